@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Run the test suites on one build (fork or stock) and count the results.
+#
+#   qos       every virtio-blk qos test of qos-test (upstream's and ours),
+#             one process per test path
+#   unit      the block-layer unit tests, per test case
+#   iotests   qemu-iotests -g quick for raw and qcow2, per test
+#
+# For stock, qos-test is the fork's binary (so that it holds the fork's own
+# tests too) driving stock's qemu-system-x86_64. Tests listed in
+# known-failures.txt fail on stock for reasons of this environment; they
+# are reported as skipped, not run. Prints one line per suite and ends
+# with "N passed, N failed, N skipped"; exits non-zero on any failure.
+#
+# usage: check.sh TOP fork|stock [SUITE...]
+set -uo pipefail
+
+top=$1
+which=$2
+shift 2
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(qos unit iotests-raw iotests-qcow2)
+
+build=$top/build/$which
+logs=$top/build/check-$which
+unit_tests=(test-block-backend test-aio test-coroutine test-bdrv-drain
+            test-block-iothread test-throttle)
+
+rm -rf "$logs"
+mkdir -p "$logs"
+# Everything the tests leave in TMPDIR (qtest.* images, sockets) goes.
+TMPDIR=$(mktemp -d /tmp/fork-check.XXXXXX)
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
+
+passed=0 failed=0 skipped=0
+failures=()
+
+# known-failures.txt: "SUITE TEST  # reason"
+skip_reason() {
+    sed -n "s/^$1[[:space:]]\+$2[[:space:]]\+#[[:space:]]*//p" \
+        "$top/known-failures.txt" | head -n 1
+}
+
+count() {   # count SUITE TEST RESULT
+    case $3 in
+    pass) passed=$((passed + 1)) ;;
+    skip) skipped=$((skipped + 1)) ;;
+    *) failed=$((failed + 1)); failures+=("$1 $2") ;;
+    esac
+}
+
+# Count the TAP lines of one glib test binary; a crash counts as a failure.
+count_tap() {   # count_tap SUITE LOG EXIT
+    local line name ok=0
+    while read -r line; do
+        case $line in
+        "ok "*"# SKIP"*) count "$1" "${line#ok }" skip ;;
+        "ok "*) count "$1" "${line#ok }" pass; ok=1 ;;
+        "not ok "*) count "$1" "${line#not ok }" fail; ok=1 ;;
+        esac
+    done < <(grep -E '^(not )?ok ' "$2")
+    if [ "$3" != 0 ] && ! grep -q '^not ok ' "$2"; then
+        name=$(basename "$2" .log)
+        count "$1" "$name (exit $3)" fail
+    fi
+    : "$ok"
+}
+
+run_qos() {
+    local qos=$top/build/fork/tests/qtest/qos-test
+    local qemu=$build/qemu-system-x86_64 path reason log rc
+    local n=0
+    while read -r path; do
+        n=$((n + 1))
+        reason=$(skip_reason qos "$path")
+        if [ -n "$reason" ]; then
+            count qos "$path" skip
+            continue
+        fi
+        log=$logs/qos-$n.log
+        QTEST_QEMU_BINARY=$qemu QTEST_QEMU_IMG=$build/qemu-img \
+            timeout 600 "$qos" --tap -p "$path" > "$log" 2>&1
+        rc=$?
+        if [ $rc = 0 ] && grep -q '^ok ' "$log"; then
+            count qos "$path" pass
+        else
+            count qos "$path" fail
+        fi
+    done < <(QTEST_QEMU_BINARY=$qemu "$qos" -l |
+             sed -n 's/^\/x86_64/\/x86_64/p' | awk '{print $NF}' |
+             grep -E '/virtio-blk(-pci)?/' | grep -v vhost-user)
+}
+
+run_unit() {
+    local t log rc
+    for t in "${unit_tests[@]}"; do
+        log=$logs/$t.log
+        (cd "$build" && timeout 900 "tests/unit/$t" --tap > "$log" 2>&1)
+        rc=$?
+        count_tap "unit/$t" "$log" "$rc"
+    done
+}
+
+run_iotests() {
+    local fmt=$1 tests=() t reason log=$logs/iotests-$1.log
+    local dir=$build/tests/qemu-iotests
+    for t in $(cd "$dir" && ./check "-$fmt" -g quick -n 2>/dev/null); do
+        reason=$(skip_reason "iotests-$fmt" "$t")
+        if [ -n "$reason" ]; then
+            count "iotests-$fmt" "$t" skip
+        else
+            tests+=("$t")
+        fi
+    done
+    [ ${#tests[@]} -gt 0 ] || { count "iotests-$fmt" "(no tests found)" fail; return; }
+    (cd "$dir" && timeout 1800 ./check -tap "-$fmt" "${tests[@]}" > "$log" 2>&1)
+    count_tap "iotests-$fmt" "$log" $?
+}
+
+for suite in "${suites[@]}"; do
+    before=("$passed" "$failed" "$skipped")
+    start=$SECONDS
+    case $suite in
+    qos) run_qos ;;
+    unit) run_unit ;;
+    iotests-raw) run_iotests raw ;;
+    iotests-qcow2) run_iotests qcow2 ;;
+    *) echo "check: unknown suite $suite" >&2; exit 2 ;;
+    esac
+    printf '%-14s %s: %d passed, %d failed, %d skipped (%ds)\n' "$suite" \
+        "$which" $((passed - before[0])) $((failed - before[1])) \
+        $((skipped - before[2])) $((SECONDS - start))
+done
+
+for f in "${failures[@]}"; do
+    echo "FAILED: $f (logs in ${logs#"$top"/})"
+done
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]

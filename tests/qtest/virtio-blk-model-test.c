@@ -1,0 +1,578 @@
+/*
+ * QTest testcase for the virtio-blk data path against a reference model
+ *
+ * Thousands of random reads, writes and flushes of 512 B to 1 MiB go
+ * through virtio-blk in batches of up to 16 requests per kick, with
+ * random descriptor layouts: 1 to many data descriptors, direct and
+ * indirect, header and status in their own descriptors or sharing one
+ * with data, buffers at odd guest addresses. Sequential runs make the
+ * device merge requests. Every read is checked byte by byte against an
+ * in-memory model of the disk, and at the end the disk is read back
+ * whole, through the device and from the image file.
+ *
+ * Copyright (c) 2026 The QEMU fork authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ */
+
+#include "qemu/osdep.h"
+#include "libqtest-single.h"
+#include "qemu/bswap.h"
+#include "qemu/module.h"
+#include "standard-headers/linux/virtio_blk.h"
+#include "standard-headers/linux/virtio_ring.h"
+#include "libqos/qgraph.h"
+#include "libqos/virtio-blk.h"
+
+#define DISK_SIZE           (32 * 1024 * 1024)
+#define SECTOR_SIZE         512
+#define MAX_REQ_SECTORS     (1024 * 1024 / SECTOR_SIZE)
+#define MAX_BATCH           16
+#define MAX_BATCH_BYTES     (8 * 1024 * 1024)
+#define MAX_DATA_DESCS      64
+#define NUM_REQUESTS        2000
+#define TIMEOUT_US          (30 * 1000 * 1000)
+
+typedef struct ModelDisk {
+    char *path;
+    uint8_t *data;              /* what the disk must contain */
+} ModelDisk;
+
+/* One buffer of a request as the driver lays it out in a descriptor */
+typedef struct Seg {
+    uint64_t addr;
+    uint32_t len;
+    bool device_writes;
+} Seg;
+
+typedef struct Request {
+    uint32_t type;
+    uint64_t sector;
+    uint32_t nbytes;            /* data bytes, excluding header and status */
+    uint8_t *data;              /* written data, or expected read data */
+    uint64_t alloc_addr;        /* guest buffer: header, data, status */
+    uint64_t data_addr;
+    uint64_t status_addr;
+    uint32_t in_bytes;          /* bytes of device-writable descriptors */
+    Seg segs[MAX_DATA_DESCS + 4];
+    int nsegs;
+    bool indirect;
+    QVRingIndirectDesc *indirect_table;
+    uint32_t head;
+    bool done;
+} Request;
+
+typedef struct Batch {
+    Request reqs[MAX_BATCH];
+    int nreqs;
+    uint32_t ndescs;            /* ring descriptors used by the batch */
+    uint64_t nbytes;
+} Batch;
+
+static ModelDisk *disk;
+
+static void model_disk_destroy(void *opaque)
+{
+    ModelDisk *m = opaque;
+
+    unlink(m->path);
+    g_free(m->path);
+    g_free(m->data);
+    g_free(m);
+    disk = NULL;
+    qos_invalidate_command_line();
+}
+
+static void *model_setup(GString *cmd_line, void *arg)
+{
+    int fd;
+
+    disk = g_new0(ModelDisk, 1);
+    fd = g_file_open_tmp("qtest.XXXXXX", &disk->path, NULL);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(ftruncate(fd, DISK_SIZE), ==, 0);
+    close(fd);
+    disk->data = g_malloc0(DISK_SIZE);
+    g_test_queue_destroy(model_disk_destroy, disk);
+
+    g_string_append_printf(cmd_line,
+                           " -drive if=none,id=drive0,file=%s,"
+                           "format=raw,auto-read-only=off ", disk->path);
+    if (arg) {
+        g_string_append_printf(cmd_line, " -object iothread,id=%s ",
+                               (char *)arg);
+    }
+    return arg;
+}
+
+static QVirtQueue *model_start_device(QVirtioDevice *dev,
+                                      QGuestAllocator *alloc)
+{
+    uint64_t features = qvirtio_get_features(dev);
+    QVirtQueue *vq;
+
+    g_assert_cmphex(features & (1ull << VIRTIO_RING_F_INDIRECT_DESC), !=, 0);
+    features &= ~(QVIRTIO_F_BAD_FEATURE |
+                  (1ull << VIRTIO_RING_F_EVENT_IDX) |
+                  (1ull << VIRTIO_BLK_F_SCSI));
+    qvirtio_set_features(dev, features);
+    g_assert_cmpuint(qvirtio_config_readq(dev, 0), ==,
+                     DISK_SIZE / SECTOR_SIZE);
+
+    vq = qvirtqueue_setup(dev, alloc, 0);
+    qvirtio_set_driver_ok(dev);
+    return vq;
+}
+
+static uint32_t rand_range(uint32_t lo, uint32_t hi_inclusive)
+{
+    return g_test_rand_int_range(lo, hi_inclusive + 1);
+}
+
+/* Sizes spread evenly over powers of two, so small requests dominate. */
+static uint32_t rand_sectors(void)
+{
+    int bits = rand_range(0, 11);       /* 2^11 sectors = 1 MiB */
+    uint32_t lo = 1u << bits;
+    uint32_t hi = MIN(2 * lo - 1, MAX_REQ_SECTORS);
+
+    return rand_range(lo, hi);
+}
+
+static void add_seg(Request *r, uint64_t addr, uint32_t len,
+                    bool device_writes)
+{
+    g_assert_cmpint(r->nsegs, <, ARRAY_SIZE(r->segs));
+    r->segs[r->nsegs++] = (Seg) { addr, len, device_writes };
+    if (device_writes) {
+        r->in_bytes += len;
+    }
+}
+
+/*
+ * Cut [addr, addr + len) into up to @n descriptors of random, non-zero
+ * length.
+ */
+static void add_split_segs(Request *r, uint64_t addr, uint32_t len,
+                           uint32_t n, bool device_writes)
+{
+    if (len == 0) {
+        return;
+    }
+    for (n = MIN(n, len); n > 1; n--) {
+        uint32_t piece = rand_range(1, MIN(len - (n - 1), MAX(1, 2 * len / n)));
+
+        add_seg(r, addr, piece, device_writes);
+        addr += piece;
+        len -= piece;
+    }
+    add_seg(r, addr, len, device_writes);
+}
+
+/*
+ * Lay the request out in guest memory as
+ *     [header 16][pad][data nbytes][pad][status 1]
+ * and describe it with a random choice of descriptors. ANY_LAYOUT (implied
+ * by VIRTIO 1.0) lets the header share a descriptor with write data and the
+ * status byte share one with read data.
+ */
+static void request_build_segs(QGuestAllocator *alloc, Request *r)
+{
+    uint32_t pad1 = rand_range(0, 1) ? 0 : rand_range(1, 63);
+    uint32_t pad2 = rand_range(0, 1) ? 0 : rand_range(1, 63);
+    uint64_t hdr, data, status;
+    bool is_write = r->type == VIRTIO_BLK_T_OUT;
+    bool has_data = r->nbytes > 0;
+    int ndata = has_data ? rand_range(1, MIN(MAX_DATA_DESCS, r->nbytes)) : 0;
+    uint8_t hdr_bytes[16];
+
+    /* Odd start addresses too: nothing says buffers are aligned. */
+    r->alloc_addr = guest_alloc(alloc, 16 + pad1 + r->nbytes + pad2 + 1 + 8);
+    hdr = r->alloc_addr + rand_range(0, 7);
+    data = hdr + 16 + pad1;
+    status = data + r->nbytes + pad2;
+    r->data_addr = data;
+
+    stl_le_p(hdr_bytes, r->type);
+    stl_le_p(hdr_bytes + 4, 0);                  /* ioprio */
+    stq_le_p(hdr_bytes + 8, r->sector);
+    qtest_bufwrite(global_qtest, hdr, hdr_bytes, sizeof(hdr_bytes));
+    qtest_writeb(global_qtest, status, 0xff);
+    if (is_write) {
+        qtest_bufwrite(global_qtest, data, r->data, r->nbytes);
+    } else if (has_data) {
+        qtest_memset(global_qtest, data, 0xa5, r->nbytes);
+    }
+
+    r->nsegs = 0;
+    r->in_bytes = 0;
+    if (is_write && pad1 == 0 && rand_range(0, 3) == 0) {
+        /* header and the first bytes of data in one descriptor */
+        uint32_t first = rand_range(1, r->nbytes);
+
+        add_seg(r, hdr, 16 + first, false);
+        add_split_segs(r, data + first, r->nbytes - first, ndata, false);
+    } else {
+        if (rand_range(0, 7) == 0) {
+            add_seg(r, hdr, 8, false);  /* header split in two */
+            add_seg(r, hdr + 8, 8, false);
+        } else {
+            add_seg(r, hdr, 16, false);
+        }
+        if (has_data) {
+            add_split_segs(r, data, r->nbytes, ndata, !is_write);
+        }
+    }
+
+    if (!is_write && has_data && pad2 == 0 && rand_range(0, 3) == 0) {
+        /* status byte shares the last data descriptor */
+        g_assert_true(r->segs[r->nsegs - 1].device_writes);
+        r->segs[r->nsegs - 1].len++;
+        r->in_bytes++;
+        r->status_addr = data + r->nbytes;
+    } else {
+        add_seg(r, status, 1, true);
+        r->status_addr = status;
+    }
+}
+
+static uint32_t request_ring_descs(Request *r)
+{
+    return r->indirect ? 1 : r->nsegs;
+}
+
+static void request_publish(QVirtioDevice *dev, QGuestAllocator *alloc,
+                            QVirtQueue *vq, Request *r)
+{
+    int i;
+
+    if (r->indirect) {
+        r->indirect_table = qvring_indirect_desc_setup(global_qtest, dev,
+                                                       alloc, r->nsegs);
+        for (i = 0; i < r->nsegs; i++) {
+            qvring_indirect_desc_add(dev, global_qtest, r->indirect_table,
+                                     r->segs[i].addr, r->segs[i].len,
+                                     r->segs[i].device_writes);
+        }
+        r->head = qvirtqueue_add_indirect(global_qtest, vq,
+                                          r->indirect_table);
+        return;
+    }
+    for (i = 0; i < r->nsegs; i++) {
+        uint32_t idx = qvirtqueue_add(global_qtest, vq, r->segs[i].addr,
+                                      r->segs[i].len,
+                                      r->segs[i].device_writes,
+                                      i + 1 < r->nsegs);
+        if (i == 0) {
+            r->head = idx;
+        }
+    }
+}
+
+/*
+ * Ring fields are little-endian: x86 hosts the qos machines this test
+ * runs on, and VIRTIO 1.0 is little-endian everywhere.
+ *
+ * Make all heads of the batch available with one avail->idx update, then
+ * notify unless the device asked not to be (VRING_USED_F_NO_NOTIFY).
+ */
+static void batch_kick(QVirtioDevice *dev, QVirtQueue *vq, Batch *b)
+{
+    uint16_t idx = qtest_readw(global_qtest, vq->avail + 2);
+    int i;
+
+    for (i = 0; i < b->nreqs; i++) {
+        uint64_t slot = vq->avail + 4 + 2 * ((idx + i) % vq->size);
+
+        qtest_writew(global_qtest, slot, b->reqs[i].head);
+    }
+    qtest_writew(global_qtest, vq->avail + 2, idx + b->nreqs);
+    if (!(qtest_readw(global_qtest, vq->used) & VRING_USED_F_NO_NOTIFY)) {
+        dev->bus->virtqueue_kick(dev, vq);
+    }
+}
+
+/* The next used element, with its full 32-bit length. */
+static bool used_ring_pop(QVirtQueue *vq, uint32_t *head, uint32_t *len)
+{
+    uint16_t idx = qtest_readw(global_qtest,
+                               vq->used + offsetof(struct vring_used, idx));
+    uint64_t elem;
+
+    if (idx == vq->last_used_idx) {
+        return false;
+    }
+    elem = vq->used + offsetof(struct vring_used, ring) +
+           (vq->last_used_idx % vq->size) * sizeof(struct vring_used_elem);
+    *head = qtest_readl(global_qtest,
+                        elem + offsetof(struct vring_used_elem, id));
+    *len = qtest_readl(global_qtest,
+                       elem + offsetof(struct vring_used_elem, len));
+    vq->last_used_idx++;
+    return true;
+}
+
+static Request *batch_find(Batch *b, uint32_t head)
+{
+    int i;
+
+    for (i = 0; i < b->nreqs; i++) {
+        if (b->reqs[i].head == head) {
+            return &b->reqs[i];
+        }
+    }
+    return NULL;
+}
+
+static void request_check(Request *r)
+{
+    g_autofree uint8_t *got = NULL;
+    uint32_t i;
+
+    g_assert_cmpuint(qtest_readb(global_qtest, r->status_addr), ==,
+                     VIRTIO_BLK_S_OK);
+    if (r->type != VIRTIO_BLK_T_IN) {
+        return;
+    }
+    got = g_malloc(r->nbytes);
+    qtest_bufread(global_qtest, r->data_addr, got, r->nbytes);
+    for (i = 0; i < r->nbytes; i++) {
+        if (got[i] != r->data[i]) {
+            g_test_message("read of %u bytes at sector %" PRIu64
+                           " differs from the model at byte %u",
+                           r->nbytes, r->sector, i);
+            g_assert_cmphex(got[i], ==, r->data[i]);
+        }
+    }
+}
+
+/* Each head of the batch must come back exactly once, complete and OK. */
+static void batch_wait(QVirtioDevice *dev, QVirtQueue *vq, Batch *b)
+{
+    gint64 start = g_get_monotonic_time();
+    int remaining = b->nreqs;
+    uint32_t head, len;
+    Request *r;
+
+    while (remaining) {
+        if (!used_ring_pop(vq, &head, &len)) {
+            g_assert_cmpint(g_get_monotonic_time() - start, <=, TIMEOUT_US);
+            continue;
+        }
+        r = batch_find(b, head);
+        g_assert_nonnull(r);
+        g_assert_false(r->done);
+        r->done = true;
+        /* the device wrote every device-writable byte of the chain */
+        g_assert_cmpuint(len, ==, r->in_bytes);
+        request_check(r);
+        remaining--;
+    }
+}
+
+static void batch_free(QGuestAllocator *alloc, QVirtQueue *vq, Batch *b)
+{
+    int i;
+
+    for (i = 0; i < b->nreqs; i++) {
+        Request *r = &b->reqs[i];
+
+        guest_free(alloc, r->alloc_addr);
+        if (r->indirect_table) {
+            guest_free(alloc, r->indirect_table->desc);
+            g_free(r->indirect_table);
+        }
+        g_free(r->data);
+    }
+    memset(b, 0, sizeof(*b));
+    qvirtqueue_reset_pool(vq);
+}
+
+static bool ranges_overlap_bytes(uint64_t a, uint64_t alen,
+                                 uint64_t b, uint64_t blen)
+{
+    return a < b + blen && b < a + alen;
+}
+
+/*
+ * Requests of one batch may complete in any order (the device may even
+ * merge them), so a write must not overlap anything else in flight.
+ */
+static bool batch_conflicts(Batch *b, uint32_t type, uint64_t sector,
+                            uint32_t nbytes)
+{
+    int i;
+
+    for (i = 0; i < b->nreqs; i++) {
+        Request *o = &b->reqs[i];
+
+        if ((type == VIRTIO_BLK_T_OUT || o->type == VIRTIO_BLK_T_OUT) &&
+            ranges_overlap_bytes(sector * SECTOR_SIZE, nbytes,
+                                 o->sector * SECTOR_SIZE, o->nbytes)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Queue one request in @b and apply it to the model. Returns false (and
+ * queues nothing) when it would not fit in the batch.
+ */
+static bool batch_add(QVirtioDevice *dev, QGuestAllocator *alloc,
+                      QVirtQueue *vq, Batch *b, uint32_t type,
+                      uint64_t sector, uint32_t nbytes, bool indirect)
+{
+    Request *r = &b->reqs[b->nreqs];
+    uint64_t offset = sector * SECTOR_SIZE;
+
+    if (b->nreqs == MAX_BATCH ||
+        (b->nreqs && b->nbytes + nbytes > MAX_BATCH_BYTES) ||
+        batch_conflicts(b, type, sector, nbytes)) {
+        return false;
+    }
+
+    *r = (Request) { .type = type, .sector = sector, .nbytes = nbytes };
+    if (type == VIRTIO_BLK_T_OUT) {
+        uint32_t i;
+
+        r->data = g_malloc(nbytes);
+        for (i = 0; i < nbytes; i += 4) {
+            stl_he_p(r->data + i, g_test_rand_int());
+        }
+        memcpy(disk->data + offset, r->data, nbytes);
+    } else if (type == VIRTIO_BLK_T_IN) {
+        r->data = g_memdup2(disk->data + offset, nbytes);
+    }
+    request_build_segs(alloc, r);
+
+    /* Direct chains share the ring; past its size, go indirect. */
+    r->indirect = indirect || b->ndescs + r->nsegs > vq->size;
+    request_publish(dev, alloc, vq, r);
+    b->ndescs += request_ring_descs(r);
+    b->nbytes += nbytes;
+    b->nreqs++;
+    return true;
+}
+
+static void batch_run(QVirtioDevice *dev, QGuestAllocator *alloc,
+                      QVirtQueue *vq, Batch *b)
+{
+    batch_kick(dev, vq, b);
+    batch_wait(dev, vq, b);
+    batch_free(alloc, vq, b);
+}
+
+/*
+ * Random reads, writes and flushes in random batches; a third of them
+ * continue where the previous request of the batch ended, in the same
+ * direction, which is what the device merges.
+ */
+static void model_random_io(QVirtioDevice *dev, QGuestAllocator *alloc,
+                            QVirtQueue *vq, int nreqs)
+{
+    const uint64_t disk_sectors = DISK_SIZE / SECTOR_SIZE;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    int done = 0;
+
+    while (done < nreqs) {
+        int batch_size = rand_range(1, MAX_BATCH);
+
+        while (b->nreqs < batch_size && done < nreqs) {
+            Request *prev = b->nreqs ? &b->reqs[b->nreqs - 1] : NULL;
+            uint32_t nsectors = rand_sectors();
+            uint32_t type = rand_range(0, 1) ? VIRTIO_BLK_T_OUT
+                                             : VIRTIO_BLK_T_IN;
+            uint64_t sector = rand_range(0, disk_sectors - nsectors);
+            bool indirect = rand_range(0, 2) == 0;
+
+            if (rand_range(0, 31) == 0) {
+                type = VIRTIO_BLK_T_FLUSH;
+                sector = 0;
+                nsectors = 0;
+            } else if (prev && prev->nbytes && rand_range(0, 2) == 0 &&
+                       prev->sector + prev->nbytes / SECTOR_SIZE + nsectors
+                       <= disk_sectors) {
+                type = prev->type;
+                sector = prev->sector + prev->nbytes / SECTOR_SIZE;
+            }
+            if (!batch_add(dev, alloc, vq, b, type, sector,
+                           nsectors * SECTOR_SIZE, indirect)) {
+                break;
+            }
+            done++;
+        }
+        batch_run(dev, alloc, vq, b);
+    }
+}
+
+/* Read the whole disk back through the device, 1 MiB per request. */
+static void model_read_back(QVirtioDevice *dev, QGuestAllocator *alloc,
+                            QVirtQueue *vq)
+{
+    g_autofree Batch *b = g_new0(Batch, 1);
+    uint64_t sector = 0;
+
+    while (sector < DISK_SIZE / SECTOR_SIZE) {
+        if (!batch_add(dev, alloc, vq, b, VIRTIO_BLK_T_IN, sector,
+                       MAX_REQ_SECTORS * SECTOR_SIZE, false)) {
+            batch_run(dev, alloc, vq, b);
+            continue;
+        }
+        sector += MAX_REQ_SECTORS;
+    }
+    batch_run(dev, alloc, vq, b);
+}
+
+/* The image file must hold exactly the model: nothing lost, nothing extra. */
+static void model_check_image(void)
+{
+    g_autofree uint8_t *file = NULL;
+    gsize len;
+
+    g_assert_true(g_file_get_contents(disk->path, (char **)&file, &len, NULL));
+    g_assert_cmpuint(len, ==, DISK_SIZE);
+    g_assert_true(memcmp(file, disk->data, DISK_SIZE) == 0);
+}
+
+static void model_rw(QVirtioDevice *dev, QGuestAllocator *alloc)
+{
+    QVirtQueue *vq = model_start_device(dev, alloc);
+
+    model_random_io(dev, alloc, vq, NUM_REQUESTS);
+    model_read_back(dev, alloc, vq);
+    model_check_image();
+    qvirtqueue_cleanup(dev->bus, vq, alloc);
+}
+
+static void test_model_rw(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioBlk *blk_if = obj;
+
+    model_rw(blk_if->vdev, alloc);
+}
+
+/* The same on virtio-blk-pci, the node that can take an iothread. */
+static void test_model_rw_pci(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+
+    model_rw(&pdev->vdev, alloc);
+}
+
+static void register_virtio_blk_model_test(void)
+{
+    QOSGraphTestOptions opts = {
+        .before = model_setup,
+    };
+
+    qos_add_test("model-rw", "virtio-blk", test_model_rw, &opts);
+
+    opts.arg = (void *)"iothread0";
+    opts.edge.extra_device_opts = "iothread=iothread0";
+    qos_add_test("model-rw-iothread", "virtio-blk-pci", test_model_rw_pci,
+                 &opts);
+}
+
+libqos_init(register_virtio_blk_model_test);
