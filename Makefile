@@ -11,7 +11,7 @@ $(B)/config.mk: configure base.conf
 	./configure
 
 OWN_FILES := $(shell find hw block util include tests -type f 2>/dev/null)
-PATCHES := $(addprefix patches/,$(shell grep -v '^\#' patches/series))
+PATCHES := $(addprefix patches/,$(shell awk '!/^#/ { print $$1 }' patches/series))
 
 # Same flags for the fork and for stock; firmware comes from Debian's
 # seabios, ipxe-qemu and qemu-system-data packages.
@@ -30,12 +30,9 @@ NINJA_TARGETS := qemu-system-x86_64 qemu-img qemu-io qemu-nbd \
 NINJA := ninja $(if $(JOBS),-j$(JOBS))
 
 .PHONY: all fork stock assemble check check-stock series check-series \
-	export reset-src clean distclean help
+	export reset-src clean distclean
 
 all: fork
-
-help:
-	@sed -n 's/^## //p' README.md
 
 # --- the assembled trees --------------------------------------------------
 
@@ -101,7 +98,8 @@ series: assemble
 
 # Apply build/series/ to a pristine tree with git am; build after each patch.
 check-series: series
-	scripts/series.sh $(TOP) check
+	QEMU_CONFIGURE_FLAGS="$(QEMU_CONFIGURE_FLAGS)" \
+		NINJA_TARGETS="$(NINJA_TARGETS)" scripts/series.sh $(TOP) check
 
 # Copy the work committed in build/src back into this repository.
 export:

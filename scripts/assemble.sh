@@ -2,9 +2,10 @@
 # Assemble the fork's source tree as a git repository in build/src:
 #
 #   base        the pristine orig tarball, tagged `base`
-#   fork-files  the fork's own files (hw/, block/, util/, include/, tests/
-#               of this repository), tagged `fork-files`
-#   patches     patches/series applied in order, one commit each
+#   patches     patches/series applied in order, one commit each; a line
+#               of the series also names the fork's own files (hw/, block/,
+#               util/, include/, tests/ of this repository) that its commit
+#               adds, so that a new file and its wiring land together
 #
 # The new history is built with a private index, without a checkout, and
 # the work tree is then moved to it with `git reset --hard`, which rewrites
@@ -20,10 +21,11 @@ src=$top/build/src
 stamp=.git/fork-assembled       # commit the last assembly produced
 
 . "$top/base.conf"
+. "$top/scripts/lib.sh"
 
 die() { echo "assemble: error: $*" >&2; exit 1; }
 
-# Fixed identities and dates keep the hashes of base and fork-files stable.
+# A fixed identity and date keep the hash of base stable.
 export GIT_AUTHOR_NAME="QEMU fork assembly" GIT_AUTHOR_EMAIL="fork@localhost"
 export GIT_COMMITTER_NAME="QEMU fork assembly" GIT_COMMITTER_EMAIL="fork@localhost"
 export GIT_AUTHOR_DATE="2000-01-01T00:00:00Z" GIT_COMMITTER_DATE="2000-01-01T00:00:00Z"
@@ -59,35 +61,33 @@ msgdir=$(mktemp -d)
 trap 'rm -rf "$index" "$msgdir"' EXIT
 export GIT_INDEX_FILE=$index
 git read-tree base
+head=$(git rev-parse base)
 
-# Our own files, as they are in this repository's work tree.
-(cd "$top" && find hw block util include tests -type f 2>/dev/null | LC_ALL=C sort) |
-while read -r f; do
-    blob=$(git hash-object -w --path="$f" "$top/$f")
-    mode=100644
-    [ -x "$top/$f" ] && mode=100755
-    git update-index --add --cacheinfo "$mode,$blob,$f"
+# Every own file must belong to a patch, or it would silently not build.
+listed=$(series_own_files "$top/patches/series")
+(cd "$top" && find "${OWN_DIRS[@]}" -type f 2>/dev/null) | while read -r f; do
+    grep -qxF "$f" <<< "$listed" ||
+        die "$f is not listed in patches/series (add it after the patch that wires it in)"
 done
-head=$(GIT_AUTHOR_NAME=$FORK_AUTHOR_NAME GIT_AUTHOR_EMAIL=$FORK_AUTHOR_EMAIL \
-       git commit-tree "$(git write-tree)" -p base -F - <<MSG
-fork: add the fork's own files
 
-The files the fork adds to QEMU. They live at their QEMU paths in the
-fork's repository and come first, so that every later patch, including
-the ones that wire them into the build, builds on its own.
-
-Signed-off-by: $FORK_AUTHOR_NAME <$FORK_AUTHOR_EMAIL>
-MSG
-)
-git tag -f fork-files "$head" >/dev/null
-
-# The series, applied like `git am`, with the patch's author and date.
-while read -r name; do
+# Each line of patches/series: a patch, applied like `git am` with its
+# author and date, plus the fork's own files that the commit adds, taken
+# from this repository's work tree.
+while read -r name files; do
     case "$name" in ''|'#'*) continue ;; esac
     patch=$top/patches/$name
     [ -f "$patch" ] || die "patches/series names $name, which does not exist"
     git mailinfo "$msgdir/msg" "$msgdir/diff" < "$patch" > "$msgdir/info"
-    git apply --cached "$msgdir/diff" || die "patches/$name does not apply"
+    if [ -s "$msgdir/diff" ]; then
+        git apply --cached "$msgdir/diff" || die "patches/$name does not apply"
+    fi
+    for f in $files; do
+        [ -f "$top/$f" ] || die "patches/series: $f (for $name) does not exist"
+        blob=$(git hash-object -w --path="$f" "$top/$f")
+        mode=100644
+        [ -x "$top/$f" ] && mode=100755
+        git update-index --add --cacheinfo "$mode,$blob,$f"
+    done
     field() { sed -n "s/^$1: //p" "$msgdir/info"; }
     head=$(GIT_AUTHOR_NAME=$(field Author) GIT_AUTHOR_EMAIL=$(field Email) \
            GIT_AUTHOR_DATE=$(field Date) GIT_COMMITTER_DATE=$(field Date) \
@@ -97,5 +97,6 @@ done < "$top/patches/series"
 
 unset GIT_INDEX_FILE
 git reset -q --hard "$head"
+git tag -f assembled "$head" >/dev/null
 echo "$head" > "$stamp"
 echo "assemble: build/src at $(git log -1 --format='%h %s')"

@@ -38,8 +38,9 @@ failures=()
 
 # known-failures.txt: "SUITE TEST  # reason"
 skip_reason() {
-    sed -n "s/^$1[[:space:]]\+$2[[:space:]]\+#[[:space:]]*//p" \
-        "$top/known-failures.txt" | head -n 1
+    awk -v suite="$1" -v test="$2" '
+        $1 == suite && $2 == test { sub(/^[^#]*#[ \t]*/, ""); print; exit }
+    ' "$top/known-failures.txt"
 }
 
 count() {   # count SUITE TEST RESULT
@@ -52,19 +53,18 @@ count() {   # count SUITE TEST RESULT
 
 # Count the TAP lines of one glib test binary; a crash counts as a failure.
 count_tap() {   # count_tap SUITE LOG EXIT
-    local line name ok=0
+    local line name
     while read -r line; do
         case $line in
         "ok "*"# SKIP"*) count "$1" "${line#ok }" skip ;;
-        "ok "*) count "$1" "${line#ok }" pass; ok=1 ;;
-        "not ok "*) count "$1" "${line#not ok }" fail; ok=1 ;;
+        "ok "*) count "$1" "${line#ok }" pass ;;
+        "not ok "*) count "$1" "${line#not ok }" fail ;;
         esac
     done < <(grep -E '^(not )?ok ' "$2")
     if [ "$3" != 0 ] && ! grep -q '^not ok ' "$2"; then
         name=$(basename "$2" .log)
         count "$1" "$name (exit $3)" fail
     fi
-    : "$ok"
 }
 
 run_qos() {

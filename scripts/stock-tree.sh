@@ -10,10 +10,16 @@ top=$1 tarball=$2 dir=$3
 rm -rf "$dir.tmp"
 mkdir -p "$dir.tmp"
 tar -xf "$tarball" -C "$dir.tmp" --strip-components=1
-grep -v '^#' "$top/patches/series" | while read -r name; do
+grep -v '^#' "$top/patches/series" | while read -r name files; do
     [ -n "$name" ] || continue
     if grep -q '^Subject: \[PATCH\] fork: ' "$top/patches/$name"; then
-        patch -s -d "$dir.tmp" -p1 < "$top/patches/$name"
+        if grep -q '^diff --git' "$top/patches/$name"; then
+            patch -s -d "$dir.tmp" -p1 < "$top/patches/$name"
+        fi
+        for f in $files; do
+            mkdir -p "$dir.tmp/$(dirname "$f")"
+            cp -p "$top/$f" "$dir.tmp/$f"
+        done
         echo "stock: applied $name"
     fi
 done

@@ -193,6 +193,7 @@ static void request_build_segs(QGuestAllocator *alloc, Request *r)
     data = hdr + 16 + pad1;
     status = data + r->nbytes + pad2;
     r->data_addr = data;
+    r->status_addr = status;
 
     stl_le_p(hdr_bytes, r->type);
     stl_le_p(hdr_bytes + 4, 0);                  /* ioprio */
@@ -230,10 +231,8 @@ static void request_build_segs(QGuestAllocator *alloc, Request *r)
         g_assert_true(r->segs[r->nsegs - 1].device_writes);
         r->segs[r->nsegs - 1].len++;
         r->in_bytes++;
-        r->status_addr = data + r->nbytes;
     } else {
         add_seg(r, status, 1, true);
-        r->status_addr = status;
     }
 }
 
