@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the test suites on one build (fork or stock) and count the results.
 #
+#   firmware  the x86 firmware is where the built binary looks for it
 #   qos       every virtio-blk qos test of qos-test (upstream's and ours),
 #             one process per test path
 #   unit      the block-layer unit tests, per test case
@@ -19,7 +20,7 @@ top=$1
 which=$2
 shift 2
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(qos unit iotests-raw iotests-qcow2)
+[ ${#suites[@]} -gt 0 ] || suites=(firmware qos unit iotests-raw iotests-qcow2)
 
 build=$top/build/$which
 logs=$top/build/check-$which
@@ -64,6 +65,32 @@ count_tap() {   # count_tap SUITE LOG EXIT
     if [ "$3" != 0 ] && ! grep -q '^not ok ' "$2"; then
         name=$(basename "$2" .log)
         count "$1" "$name (exit $3)" fail
+    fi
+}
+
+# Every firmware file an x86 machine or a test loads, found in one of the
+# directories the binary searches; then a pc machine with NICs that load
+# iPXE option ROMs must start.
+run_firmware() {
+    local qemu=$build/qemu-system-x86_64 f d found
+    local files=(bios-256k.bin vgabios-stdvga.bin vgabios-virtio.bin
+                 vgabios-cirrus.bin efi-virtio.rom efi-e1000.rom
+                 efi-e1000e.rom efi-rtl8139.rom kvmvapic.bin
+                 linuxboot_dma.bin multiboot_dma.bin)
+    for f in "${files[@]}"; do
+        found=
+        for d in $("$qemu" -L help); do
+            [ -r "$d/$f" ] && found=1
+        done
+        count firmware "$f" "${found:+pass}"
+    done
+    if echo '{"execute":"qmp_capabilities"}{"execute":"quit"}' |
+       timeout 60 "$qemu" -M pc -display none -S -qmp stdio -vga std \
+           -device virtio-net-pci -device e1000 -device rtl8139 \
+           > "$logs/firmware.log" 2>&1; then
+        count firmware "pc machine start" pass
+    else
+        count firmware "pc machine start" fail
     fi
 }
 
@@ -122,6 +149,7 @@ for suite in "${suites[@]}"; do
     before=("$passed" "$failed" "$skipped")
     start=$SECONDS
     case $suite in
+    firmware) run_firmware ;;
     qos) run_qos ;;
     unit) run_unit ;;
     iotests-raw) run_iotests raw ;;
