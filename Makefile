@@ -13,21 +13,17 @@ $(B)/config.mk: configure base.conf
 OWN_FILES := $(shell find hw block util include tests -type f 2>/dev/null)
 PATCHES := $(addprefix patches/,$(shell awk '!/^#/ { print $$1 }' patches/series))
 
-# Same flags for the fork and for stock; firmware comes from Debian's
-# seabios, ipxe-qemu and qemu-system-data packages.
-QEMU_CONFIGURE_FLAGS := \
-	--python=/usr/bin/python3 --target-list=x86_64-softmmu \
-	--disable-docs --disable-download --disable-install-blobs \
-	--enable-linux-aio --enable-linux-io-uring --enable-slirp \
-	--disable-werror \
-	--firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu
-
 UNIT_TESTS := test-block-backend test-aio test-coroutine test-bdrv-drain \
 	test-block-iothread test-throttle
 NINJA_TARGETS := qemu-system-x86_64 qemu-img qemu-io qemu-nbd \
 	storage-daemon/qemu-storage-daemon tests/qtest/qos-test \
 	$(addprefix tests/unit/,$(UNIT_TESTS))
 NINJA := ninja $(if $(JOBS),-j$(JOBS))
+
+# Meson compiles through ccache when it is installed. Paths relative to the
+# checkout let a fresh clone elsewhere hit the cache of an earlier one.
+export CCACHE_BASEDIR := $(TOP)
+export CCACHE_NOHASHDIR := 1
 
 .PHONY: all fork stock assemble check check-stock series check-series \
 	export reset-src clean distclean
@@ -50,36 +46,18 @@ $(B)/stock-src/.stamp: $(BASE_TARBALL) patches/series $(PATCHES) scripts/stock-t
 
 # --- building -------------------------------------------------------------
 
-# $(call qemu-configure,SRC,BUILDDIR)
-define qemu-configure
-	rm -rf $(2) && mkdir -p $(2)
-	cd $(2) && $(1)/configure $(QEMU_CONFIGURE_FLAGS) > configure.log 2>&1 || \
-		{ tail -30 configure.log; rm -f config.status; exit 1; }
-endef
+# scripts/qemu-configure.sh holds the flags, the same for fork and stock.
+$(B)/fork/config.status: scripts/qemu-configure.sh | $(B)/.src-assembled
+	scripts/qemu-configure.sh $(B)/src $(B)/fork
 
-$(B)/fork/config.status: | $(B)/.src-assembled
-	$(call qemu-configure,$(B)/src,$(B)/fork)
-
-$(B)/stock/config.status: | $(B)/stock-src/.stamp
-	$(call qemu-configure,$(B)/stock-src,$(B)/stock)
-
-# Binaries run from a build directory look for firmware under its
-# qemu-bundle/, relocated from --firmwarepath: point that at the packages.
-FIRMWARE_DIRS := /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu
-define link-firmware
-	for d in $(FIRMWARE_DIRS); do \
-		mkdir -p $(1)/qemu-bundle$$(dirname $$d) && \
-		ln -sfn $$d $(1)/qemu-bundle$$d; \
-	done
-endef
+$(B)/stock/config.status: scripts/qemu-configure.sh | $(B)/stock-src/.stamp
+	scripts/qemu-configure.sh $(B)/stock-src $(B)/stock
 
 fork: $(B)/.src-assembled $(B)/fork/config.status
 	$(NINJA) -C $(B)/fork $(NINJA_TARGETS)
-	$(call link-firmware,$(B)/fork)
 
 stock: $(B)/stock-src/.stamp $(B)/stock/config.status
 	$(NINJA) -C $(B)/stock $(NINJA_TARGETS)
-	$(call link-firmware,$(B)/stock)
 
 # --- testing --------------------------------------------------------------
 
@@ -98,8 +76,7 @@ series: assemble
 
 # Apply build/series/ to a pristine tree with git am; build after each patch.
 check-series: series
-	QEMU_CONFIGURE_FLAGS="$(QEMU_CONFIGURE_FLAGS)" \
-		NINJA_TARGETS="$(NINJA_TARGETS)" scripts/series.sh $(TOP) check
+	NINJA_TARGETS="$(NINJA_TARGETS)" scripts/series.sh $(TOP) check
 
 # Copy the work committed in build/src back into this repository.
 export:

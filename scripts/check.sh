@@ -115,8 +115,7 @@ run_qos() {
             count qos "$path" fail
         fi
     done < <(QTEST_QEMU_BINARY=$qemu "$qos" -l |
-             sed -n 's/^\/x86_64/\/x86_64/p' | awk '{print $NF}' |
-             grep -E '/virtio-blk(-pci)?/' | grep -v vhost-user)
+             grep -E '^/x86_64/.*/virtio-blk(-pci)?/' | grep -v vhost-user)
 }
 
 run_unit() {

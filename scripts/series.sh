@@ -58,9 +58,7 @@ check_series() {
         n=$((n + 1))
         git -C "$dir/src" am -q "$p" || die "$(basename "$p") does not apply"
         if [ ! -f "$dir/build/build.ninja" ]; then
-            mkdir -p "$dir/build"
-            (cd "$dir/build" &&
-             "$dir/src/configure" $QEMU_CONFIGURE_FLAGS > configure.log 2>&1) ||
+            "$top/scripts/qemu-configure.sh" "$dir/src" "$dir/build" ||
                 die "configure fails after $(basename "$p")"
         fi
         ninja -C "$dir/build" $NINJA_TARGETS > "$dir/build-$n.log" 2>&1 ||
