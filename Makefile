@@ -39,9 +39,11 @@ $(B)/.src-assembled: $(BASE_TARBALL) base.conf patches/series \
 
 assemble: $(B)/.src-assembled
 
-# Stock: the pristine base plus only the `fork:` build glue (no fork code).
-$(B)/stock-src/.stamp: $(BASE_TARBALL) patches/series $(PATCHES) scripts/stock-tree.sh
-	scripts/stock-tree.sh $(TOP) $(BASE_TARBALL) $(B)/stock-src
+# Stock: the pristine base plus only the `fork:` build glue (no fork code),
+# built in build/stock/build. The source is at the same distance from the
+# build directory as the fork's (../src), so ccache serves both.
+$(B)/stock/src/.stamp: $(BASE_TARBALL) patches/series $(PATCHES) scripts/stock-tree.sh
+	scripts/stock-tree.sh $(TOP) $(BASE_TARBALL) $(B)/stock/src
 	@touch $@
 
 # --- building -------------------------------------------------------------
@@ -50,14 +52,14 @@ $(B)/stock-src/.stamp: $(BASE_TARBALL) patches/series $(PATCHES) scripts/stock-t
 $(B)/fork/config.status: scripts/qemu-configure.sh | $(B)/.src-assembled
 	scripts/qemu-configure.sh $(B)/src $(B)/fork
 
-$(B)/stock/config.status: scripts/qemu-configure.sh | $(B)/stock-src/.stamp
-	scripts/qemu-configure.sh $(B)/stock-src $(B)/stock
+$(B)/stock/build/config.status: scripts/qemu-configure.sh | $(B)/stock/src/.stamp
+	scripts/qemu-configure.sh $(B)/stock/src $(B)/stock/build
 
 fork: $(B)/.src-assembled $(B)/fork/config.status
 	$(NINJA) -C $(B)/fork $(NINJA_TARGETS)
 
-stock: $(B)/stock-src/.stamp $(B)/stock/config.status
-	$(NINJA) -C $(B)/stock $(NINJA_TARGETS)
+stock: $(B)/stock/src/.stamp $(B)/stock/build/config.status
+	$(NINJA) -C $(B)/stock/build $(NINJA_TARGETS)
 
 # --- testing --------------------------------------------------------------
 

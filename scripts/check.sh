@@ -22,7 +22,11 @@ shift 2
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=(firmware qos unit iotests-raw iotests-qcow2)
 
-build=$top/build/$which
+case $which in
+fork) build=$top/build/fork ;;
+stock) build=$top/build/stock/build ;;
+*) echo "check: unknown build $which" >&2; exit 2 ;;
+esac
 logs=$top/build/check-$which
 unit_tests=(test-block-backend test-aio test-coroutine test-bdrv-drain
             test-block-iothread test-throttle)

@@ -5,8 +5,12 @@
 # Firmware comes from Debian's seabios, ipxe-qemu and qemu-system-data
 # packages. A binary run from its build directory looks for it relocated
 # under qemu-bundle/, so links there point at the packages' directories.
-# The compilers go through ccache, which meson does not add by
-# itself to the compilers that QEMU's configure names.
+# The compilers go through ccache, which meson does not add by itself to
+# the compilers that QEMU's configure names. -Werror is explicit: QEMU's
+# configure turns it on for git trees in a meson native file, which wins
+# over a command-line --disable-werror as soon as meson regenerates; any
+# other choice would differ between stock and fork and flip on the first
+# meson.build change, recompiling everything.
 #
 # usage: qemu-configure.sh SRC BUILDDIR
 set -euo pipefail
@@ -19,7 +23,7 @@ flags=(
     --python=/usr/bin/python3 --target-list=x86_64-softmmu
     --disable-docs --disable-download --disable-install-blobs
     --enable-linux-aio --enable-linux-io-uring --enable-slirp
-    --disable-werror
+    --enable-werror
     --firmwarepath="$(IFS=:; echo "${firmware_dirs[*]}")"
 )
 
