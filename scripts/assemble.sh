@@ -65,7 +65,7 @@ head=$(git rev-parse base)
 
 # Every own file must belong to a patch, or it would silently not build.
 listed=$(series_own_files "$top/patches/series")
-(cd "$top" && find "${OWN_DIRS[@]}" -type f 2>/dev/null) | while read -r f; do
+own_files "$top" | while read -r f; do
     grep -qxF "$f" <<< "$listed" ||
         die "$f is not listed in patches/series (add it after the patch that wires it in)"
 done

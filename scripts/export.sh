@@ -42,7 +42,7 @@ for f in "${own[@]}"; do
     cp -p "$f" "$top/$f"
 done
 # Files deleted in build/src go; files new here since the assembly stay.
-(cd "$top" && find "${OWN_DIRS[@]}" -type f 2>/dev/null) | while read -r f; do
+own_files "$top" | while read -r f; do
     if [ -z "$(blob "HEAD:$f")" ] && [ -n "$(blob "assembled:$f")" ]; then
         rm -f "$top/$f"
         echo "export: removed $f"

@@ -9,3 +9,12 @@ OWN_DIRS=(hw block util include tests)
 series_own_files() {
     grep -v '^#' "$1" | awk '{ for (i = 2; i <= NF; i++) print $i }'
 }
+
+# The own files present under directory $1 (this repository's top).
+own_files() {
+    local d
+    for d in "${OWN_DIRS[@]}"; do
+        [ -d "$1/$d" ] && (cd "$1" && find "$d" -type f)
+    done
+    return 0
+}
