@@ -26,7 +26,7 @@ export CCACHE_BASEDIR := $(TOP)
 export CCACHE_NOHASHDIR := 1
 
 .PHONY: all fork stock assemble check check-stock series check-series \
-	export reset-src clean distclean
+	export reset-src clean distclean run bench
 
 all: fork
 
@@ -69,6 +69,18 @@ check: fork
 # The same suites on stock, for the rule "the fork passes what stock passes".
 check-stock: fork stock
 	scripts/check.sh $(TOP) stock
+
+# --- running and measuring ------------------------------------------------
+
+# Boot a Linux guest on the fork and run fio on a virtio-blk disk with an
+# iothread. DISK=path uses that raw/qcow2 image (read-only unless WRITE=1).
+run: fork
+	DISK="$(DISK)" WRITE="$(WRITE)" scripts/guest/run.sh $(TOP)
+
+# Stock against fork, interleaved; writes docs/benchmarks.md and .png.
+# QUICK=1 for a smoke run, AA=1 to measure stock against stock (noise).
+bench: fork stock
+	QUICK="$(QUICK)" AA="$(AA)" scripts/bench/run.sh $(TOP)
 
 # --- the patch series -------------------------------------------------------
 
