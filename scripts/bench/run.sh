@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# `make bench`: stock against fork, measured side by side in one run.
+#
+# Every cell (one workload on one binary) runs REPS times, interleaved:
+# stock, fork, stock, fork, ... so that drift of the machine hits both
+# alike. Each measuring script prints `<cell> <metric> <value> <unit>`
+# lines; they are collected in a TSV and turned into docs/benchmarks.md and
+# docs/benchmarks.png by report.py (median, min, max, fork/stock).
+#
+#   QUICK=1   a smoke run: one repetition, fewer cells; results go to
+#             build/bench/ only, docs/ is left alone
+#   AA=1      stock against stock, to measure the noise of each row
+#   ONLY=RE   only the cells whose name matches the regular expression
+#             (results go to build/bench/ only)
+#
+# usage: run.sh TOP
+set -euo pipefail
+
+top=$1
+here=$top/scripts/bench
+stock=$top/build/stock/build
+fork=$top/build/fork
+out=$top/build/bench
+mkdir -p "$out"
+
+if [ -n "${AA:-}" ]; then
+    kind=aa labels=(stock-a stock-b) builds=("$stock" "$stock")
+else
+    kind=stock-fork labels=(stock fork) builds=("$stock" "$fork")
+fi
+if [ -n "${QUICK:-}" ]; then
+    reps=1 docs=$out
+else
+    reps=${REPS:-5} docs=$top/docs
+fi
+
+# name|command; {build} is the build directory, {qemu} its system emulator
+cells=(
+    "p1-read|$here/p1.sh {build} read"
+    "p1-write|$here/p1.sh {build} write"
+    "p1-read-instr|$here/p1.sh {build} read --callgrind"
+    "p1-write-instr|$here/p1.sh {build} write --callgrind"
+)
+for w in randread-qd1 randread-qd32 seqwrite-qd32 mixed-qd32; do
+    for backend in null shm; do
+        [ -n "${QUICK:-}" ] && [ $backend = shm ] && continue
+        cells+=("p2-$w-$backend|$here/p2.sh {qemu} $w $backend")
+    done
+done
+cells+=("p2-callgrind-randread-qd32-null|$here/p2.sh {qemu} randread-qd32 null --callgrind")
+[ -n "${QUICK:-}" ] ||
+    cells+=("p2-callgrind-seqwrite-qd32-null|$here/p2.sh {qemu} seqwrite-qd32 null --callgrind")
+for backend in null shm; do
+    for poll in default 0; do
+        [ -n "${QUICK:-}" ] && { [ $backend = shm ] || [ $poll = 0 ]; } && continue
+        cells+=("guest-$backend-poll-$poll|$here/guest.sh {qemu} $backend $poll")
+    done
+done
+
+if [ -n "${ONLY:-}" ]; then
+    docs=$out
+    for i in "${!cells[@]}"; do
+        [[ ${cells[$i]%%|*} =~ $ONLY ]] || unset "cells[$i]"
+    done
+fi
+
+tsv=$out/$kind.tsv.tmp
+: > "$tsv"
+ncells=$((${#cells[@]} * reps * 2))
+i=0
+start=$SECONDS
+for rep in $(seq 1 "$reps"); do
+    for cell in "${cells[@]}"; do
+        name=${cell%%|*}
+        for b in 0 1; do
+            i=$((i + 1))
+            cmd=${cell#*|}
+            cmd=${cmd//\{build\}/${builds[$b]}}
+            cmd=${cmd//\{qemu\}/${builds[$b]}/qemu-system-x86_64}
+            printf 'bench: [%d/%d] %s rep %d %s ... ' $i $ncells \
+                "$name" "$rep" "${labels[$b]}"
+            t0=$SECONDS
+            if ! lines=$($cmd 2> "$out/last-error.log"); then
+                echo "failed"
+                cat "$out/last-error.log" >&2
+                exit 1
+            fi
+            awk -v l="${labels[$b]}" -v r="$rep" -v c="$name" \
+                'NF >= 3 { print l "\t" r "\t" c "\t" $2 "\t" $3 "\t" $4 }' \
+                <<< "$lines" >> "$tsv"
+            echo "$(awk 'NF >= 3 && $2 != "accel" { printf "%s=%s ", $2, $3 }' <<< "$lines" |
+                    cut -c1-80)($((SECONDS - t0))s)"
+        done
+    done
+done
+mv "$tsv" "$out/$kind.tsv"
+
+# What the report states about the run.
+{
+    echo "date	$(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "cpu	$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+    echo "nproc	$(nproc)"
+    echo "kernel	$(uname -r)"
+    echo "command	make bench${QUICK:+ QUICK=1}${AA:+ AA=1}${ONLY:+ ONLY=$ONLY}${REPS:+ REPS=$REPS}"
+    echo "reps	$reps"
+    echo "seconds	$((SECONDS - start))"
+    for cell in "${cells[@]}"; do
+        echo "cell	${cell%%|*}	${cell#*|}" | sed "s|$top/||g"
+    done
+} > "$out/$kind.meta"
+
+if [ "$docs" = "$top/docs" ]; then
+    mkdir -p "$top/docs/bench-data"
+    cp "$out/$kind.tsv" "$out/$kind.meta" "$top/docs/bench-data/"
+    data=$top/docs/bench-data
+else
+    data=$out
+fi
+python3 "$here/report.py" "$data" "$docs"
+echo "bench: $((SECONDS - start)) s; wrote ${docs#"$top"/}/benchmarks.md and benchmarks.png"
