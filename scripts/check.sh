@@ -6,6 +6,8 @@
 #             one process per test path
 #   unit      the block-layer unit tests, per test case
 #   iotests   qemu-iotests -g quick for raw and qcow2, per test
+#   guest     a Linux guest boots and fio writes and verifies its disk
+#             (scripts/guest), so that `make run` and the benchmark work
 #
 # For stock, qos-test is the fork's binary (so that it holds the fork's own
 # tests too) driving stock's qemu-system-x86_64. Tests listed in
@@ -20,7 +22,7 @@ top=$1
 which=$2
 shift 2
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(firmware qos unit iotests-raw iotests-qcow2)
+[ ${#suites[@]} -gt 0 ] || suites=(firmware qos unit iotests-raw iotests-qcow2 guest)
 
 case $which in
 fork) build=$top/build/fork ;;
@@ -148,6 +150,33 @@ run_iotests() {
     count_tap "iotests-$fmt" "$log" $?
 }
 
+# The guest of `make run` on a small disk: it boots, and fio's write+verify
+# pass covers the whole disk without an error.
+run_guest() {
+    local results=$logs/guest.results disk=$TMPDIR/guest.img rc
+    if ! "$top/scripts/guest/build-guest.sh" "$top" > "$logs/guest-build.log" 2>&1; then
+        count guest "guest build" fail
+        return
+    fi
+    count guest "guest build" pass
+    truncate -s 64M "$disk"
+    timeout 300 "$top/scripts/guest/boot.py" --qemu "$build/qemu-system-x86_64" \
+        --guest "$top/build/guest" --log "$logs/guest.log" --disk "$disk" \
+        --job verify > "$results" 2>&1
+    rc=$?
+    if grep -q '^boot time ' "$results"; then
+        count guest boot pass
+    else
+        count guest boot fail
+    fi
+    if [ $rc = 0 ] && grep -q '^verify errors 0 ' "$results" &&
+       grep -q "^verify read_bytes $((64 << 20)) " "$results"; then
+        count guest "fio verify" pass
+    else
+        count guest "fio verify" fail
+    fi
+}
+
 for suite in "${suites[@]}"; do
     before=("$passed" "$failed" "$skipped")
     start=$SECONDS
@@ -157,6 +186,7 @@ for suite in "${suites[@]}"; do
     unit) run_unit ;;
     iotests-raw) run_iotests raw ;;
     iotests-qcow2) run_iotests qcow2 ;;
+    guest) run_guest ;;
     *) echo "check: unknown suite $suite" >&2; exit 2 ;;
     esac
     printf '%-14s %s: %d passed, %d failed, %d skipped (%ds)\n' "$suite" \

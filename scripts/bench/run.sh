@@ -41,7 +41,7 @@ cells=(
     "p1-read-instr|$here/p1.sh {build} read --callgrind"
     "p1-write-instr|$here/p1.sh {build} write --callgrind"
 )
-for w in randread-qd1 randread-qd32 seqwrite-qd32 mixed-qd32; do
+for w in randread-qd1 randread-qd32 seqwrite-qd32 randrw-qd32; do
     for backend in null shm; do
         [ -n "${QUICK:-}" ] && [ $backend = shm ] && continue
         cells+=("p2-$w-$backend|$here/p2.sh {qemu} $w $backend")
@@ -85,9 +85,14 @@ for rep in $(seq 1 "$reps"); do
                 cat "$out/last-error.log" >&2
                 exit 1
             fi
-            awk -v l="${labels[$b]}" -v r="$rep" -v c="$name" \
-                'NF >= 3 { print l "\t" r "\t" c "\t" $2 "\t" $3 "\t" $4 }' \
-                <<< "$lines" >> "$tsv"
+            # A script that measures several jobs in one cell (the guest)
+            # names the job first: it becomes part of the row's name.
+            awk -v l="${labels[$b]}" -v r="$rep" -v c="$name" '
+                $1 == "accel" { print l "\t" r "\t" c "\taccel\t" $2 "\t"; next }
+                NF >= 3 {
+                    row = index(c, $1) ? c : c ":" $1
+                    print l "\t" r "\t" row "\t" $2 "\t" $3 "\t" $4
+                }' <<< "$lines" >> "$tsv"
             echo "$(awk 'NF >= 3 && $2 != "accel" { printf "%s=%s ", $2, $3 }' <<< "$lines" |
                     cut -c1-80)($((SECONDS - t0))s)"
         done
