@@ -17,6 +17,7 @@ UNIT_TESTS := test-block-backend test-aio test-coroutine test-bdrv-drain \
 	test-block-iothread test-throttle
 NINJA_TARGETS := qemu-system-x86_64 qemu-img qemu-io qemu-nbd \
 	storage-daemon/qemu-storage-daemon tests/qtest/qos-test \
+	tests/qtest/virtio-blk-bench \
 	$(addprefix tests/unit/,$(UNIT_TESTS))
 NINJA := ninja $(if $(JOBS),-j$(JOBS))
 

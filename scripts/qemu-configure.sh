@@ -30,13 +30,13 @@ flags=(
 rm -rf "$build"
 mkdir -p "$build"
 cd "$build"
+for d in "${firmware_dirs[@]}"; do
+    mkdir -p "qemu-bundle$(dirname "$d")"
+    ln -sfn "$d" "qemu-bundle$d"
+done
 if ! "$src/configure" "${flags[@]}" > configure.log 2>&1; then
     tail -n 30 configure.log
     rm -f config.status
     echo "qemu-configure: error: configure failed in $build" >&2
     exit 1
 fi
-for d in "${firmware_dirs[@]}"; do
-    mkdir -p "qemu-bundle$(dirname "$d")"
-    ln -sfn "$d" "qemu-bundle$d"
-done

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Read the iothread's counts out of a callgrind run of QEMU.
+
+usage: p2-callgrind.py QEMU_BINARY CALLGRIND_OUT_FILE...
+
+The files are one run's per-thread dumps (valgrind --tool=callgrind
+--separate-threads=yes --dump-instr=yes --compress-strings=no
+--compress-pos=no). The iothread's is the one whose call tree contains
+iothread_run; of those (the QMP monitor has an iothread too) the one that
+executed the most instructions. Prints, one per line, "<name> <count>":
+
+  ir              the thread's own total of executed instructions
+  zero_fill_ir    of those, the instructions that zero-fill the stack
+                  arrays of virtqueue_split_pop (-ftrivial-auto-var-init):
+                  every `rep stos` in that function, counted per
+                  iteration, plus everything executed by its calls to
+                  memset; their addresses come from objdump of the binary
+  zero_fill_sites how many such instructions objdump found
+  malloc, calloc, realloc, free, aligned_alloc
+                  calls into the C library's allocator from outside the C
+                  library (so that realloc calling malloc counts once);
+                  aligned_alloc sums posix_memalign, memalign,
+                  aligned_alloc, valloc
+"""
+
+import re
+import subprocess
+import sys
+
+FUNC = 'virtqueue_split_pop'
+ALLOC_NAMES = {
+    'malloc': 'malloc', '__libc_malloc': 'malloc',
+    'calloc': 'calloc', '__libc_calloc': 'calloc',
+    'realloc': 'realloc', '__libc_realloc': 'realloc',
+    'free': 'free', '__libc_free': 'free', 'cfree': 'free',
+    'posix_memalign': 'aligned_alloc', 'memalign': 'aligned_alloc',
+    '__libc_memalign': 'aligned_alloc', 'aligned_alloc': 'aligned_alloc',
+    'valloc': 'aligned_alloc',
+}
+
+
+def die(msg):
+    print('p2-callgrind: error: ' + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def zero_fill_sites(binary):
+    """Addresses of the rep stos instructions and memset calls of FUNC."""
+    nm = subprocess.run(['nm', '-S', binary], capture_output=True,
+                        text=True, check=True).stdout
+    rng = None
+    for line in nm.splitlines():
+        f = line.split()
+        if len(f) == 4 and f[3] == FUNC:
+            start = int(f[0], 16)
+            rng = (start, start + int(f[1], 16))
+    if rng is None:
+        return set(), set()
+    dis = subprocess.run(['objdump', '-d', '--no-show-raw-insn',
+                          '--start-address=0x%x' % rng[0],
+                          '--stop-address=0x%x' % rng[1], binary],
+                         capture_output=True, text=True, check=True).stdout
+    stos, calls = set(), set()
+    for line in dis.splitlines():
+        m = re.match(r'\s*([0-9a-f]+):\s+(.*)$', line)
+        if not m:
+            continue
+        addr, insn = int(m.group(1), 16), m.group(2)
+        if re.match(r'rep stos', insn):
+            stos.add(addr)
+        elif re.match(r'call\s+\S+\s+<memset(@plt)?>', insn):
+            calls.add(addr)
+    return stos, calls
+
+
+def name(val):
+    """A function's name without callgrind's recursion suffix (f'2)."""
+    return re.sub(r"'\d+$", '', val)
+
+
+def parse(path, stos, memset_calls):
+    """Counts of one thread's callgrind dump."""
+    res = {'ir': None, 'zero_fill_ir': 0, 'iothread_run': False,
+           'malloc': 0, 'calloc': 0, 'realloc': 0, 'free': 0,
+           'aligned_alloc': 0}
+    ob = fn = cob = cfn = None
+    in_call = False
+    with open(path) as f:
+        for line in f:
+            if line[0] in '0123456789+-*':
+                if in_call:
+                    # the inclusive cost of the call just described
+                    in_call = False
+                    pos, cost = line.split()[0], line.split()[-1]
+                    if fn == FUNC and int(pos, 16) in memset_calls:
+                        res['zero_fill_ir'] += int(cost)
+                    cob = None
+                    continue
+                if fn == FUNC:
+                    f3 = line.split()
+                    if int(f3[0], 16) in stos:
+                        res['zero_fill_ir'] += int(f3[-1])
+                continue
+            key, _, val = line.rstrip('\n').partition('=')
+            if key == 'ob':
+                ob = val
+            elif key == 'fn':
+                fn = name(val)
+                if fn == 'iothread_run':
+                    res['iothread_run'] = True
+            elif key == 'cob':
+                cob = val
+            elif key == 'cfn':
+                cfn = name(val)
+                if cfn == 'iothread_run':
+                    res['iothread_run'] = True
+            elif key == 'calls':
+                in_call = True
+                kind = ALLOC_NAMES.get(cfn)
+                callee_ob = cob if cob is not None else ob
+                if (kind and callee_ob and '/libc.so' in callee_ob and
+                        not (ob and '/libc.so' in ob)):
+                    res[kind] += int(val.split()[0])
+            elif line.startswith('summary:') or line.startswith('totals:'):
+                if res['ir'] is None:
+                    res['ir'] = int(line.split()[1])
+    if res['ir'] is None:
+        die('no summary in ' + path)
+    return res
+
+
+def main():
+    if len(sys.argv) < 3:
+        die('usage: p2-callgrind.py QEMU_BINARY CALLGRIND_OUT_FILE...')
+    stos, memset_calls = zero_fill_sites(sys.argv[1])
+    best = None
+    for path in sys.argv[2:]:
+        r = parse(path, stos, memset_calls)
+        if r['iothread_run'] and (best is None or r['ir'] > best['ir']):
+            best = r
+            best['file'] = path
+    if best is None:
+        die('no thread ran iothread_run')
+    print('file', best['file'])
+    print('zero_fill_sites', len(stos) + len(memset_calls))
+    for k in ('ir', 'zero_fill_ir', 'malloc', 'calloc', 'realloc', 'free',
+              'aligned_alloc'):
+        print(k, best[k])
+
+
+main()

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# P2: the device path without a guest. Runs the fork's virtio-blk load
+# generator (tests/qtest/virtio-blk-bench.c, built in build/fork) against
+# one QEMU binary: virtio-blk-pci with an iothread on a pc machine, driven
+# through qtest, and prints "<workload> <metric> <value> <unit>" lines.
+#
+# usage: p2.sh QEMU_BINARY WORKLOAD BACKEND [--callgrind]
+#
+#   WORKLOAD   randread-qd1, randread-qd32, seqwrite-qd32 (sequential, so
+#              the device can merge) or randrw-qd32 (70% reads); 4 KiB each
+#   BACKEND    null (null-co, read-zeroes=off: no data touched) or shm (a
+#              raw file in /dev/shm, aio=io_uring, cache=none)
+#
+# Always: requests/s over the measured phase, the iothread's CPU time per
+# request (/proc/PID/task/TID/schedstat, and the coarser stat), requests
+# per notification (kick), and every completion checked OK.
+#
+# --callgrind adds instructions and heap allocations per request executed
+# by the iothread: QEMU runs under callgrind (--separate-threads=yes) once
+# with N and once with 2N measured requests (same warm-up); per request is
+# (count(2N) - count(N)) / N, so start-up and warm-up cancel.
+#   instr_per_req               the iothread's own total Ir
+#   instr_per_req_no_zero_fill  the same without the zero-filling of
+#                               virtqueue_split_pop's stack arrays, which
+#                               -ftrivial-auto-var-init=zero adds and which
+#                               callgrind counts per rep-stos iteration
+#                               (found with objdump; see p2-callgrind.py)
+#   heap_allocs_per_req         malloc + calloc + realloc calls
+#   frees_per_req               free calls
+#   aligned_allocs_per_req      posix_memalign, memalign, aligned_alloc
+#
+# Environment: P2_N (measured requests, default per workload),
+# P2_WARMUP (default 2000), P2_CG_N (callgrind N, default 2000),
+# P2_CG_WARMUP (default 200), P2_ARGS (more options for the generator).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+bench=$top/build/fork/tests/qtest/virtio-blk-bench
+here=$(dirname "$0")
+
+die() { echo "p2: error: $*" >&2; exit 1; }
+
+[ $# -ge 3 ] || die "usage: p2.sh QEMU_BINARY WORKLOAD BACKEND [--callgrind]"
+qemu=$(realpath "$1")
+workload=$2
+backend=$3
+callgrind=
+case ${4:-} in
+"") ;;
+--callgrind) callgrind=1 ;;
+*) die "unknown option $4" ;;
+esac
+[ -x "$qemu" ] || die "$1 is not an executable"
+case $qemu in
+*-system-x86_64) ;;
+*) die "$1: libqtest needs a binary named *-system-x86_64" ;;
+esac
+
+case $workload in
+randread-qd1)  args=(-w randread -q 1);  n=20000 ;;
+randread-qd32) args=(-w randread -q 32); n=200000 ;;
+seqwrite-qd32) args=(-w seqwrite -q 32); n=200000 ;;
+randrw-qd32)   args=(-w randrw -q 32 --read-pct 70); n=200000 ;;
+*) die "unknown workload $workload" ;;
+esac
+case $backend in
+null|shm) args+=(-b "$backend") ;;
+*) die "unknown backend $backend" ;;
+esac
+n=${P2_N:-$n}
+warmup=${P2_WARMUP:-2000}
+cg_n=${P2_CG_N:-2000}
+cg_warmup=${P2_CG_WARMUP:-200}
+# shellcheck disable=SC2206
+extra=(${P2_ARGS:-})
+
+# The generator is not among the targets `make` builds.
+if [ ! -x "$bench" ] ||
+   [ "$top/build/src/tests/qtest/virtio-blk-bench.c" -nt "$bench" ]; then
+    ninja -C "$top/build/fork" tests/qtest/virtio-blk-bench > /dev/null ||
+        die "cannot build $bench"
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# libqtest puts its sockets in TMPDIR
+export TMPDIR=$tmp
+
+# run_bench LOG QEMU_COMMAND ARGS...: the generator's result lines
+run_bench() {
+    local log=$1 cmd=$2
+    shift 2
+    if ! QTEST_QEMU_BINARY=$cmd "$bench" "$@" > "$log.out" 2> "$log.err"; then
+        cat "$log.err" >&2
+        die "the load generator failed ($workload, $backend, $qemu)"
+    fi
+    cat "$log.out"
+}
+
+run_bench "$tmp/native" "$qemu" "${args[@]}" -n "$n" --warmup "$warmup" \
+    "${extra[@]}" | sed "s/^/$workload /"
+
+[ -n "$callgrind" ] || exit 0
+
+# count_run TAG N: run under callgrind; the iothread's counts to $tmp/TAG
+count_run() {
+    local dir=$tmp/cg-$1
+    mkdir -p "$dir"
+    run_bench "$dir/bench" \
+        "valgrind --tool=callgrind --separate-threads=yes --dump-instr=yes \
+--compress-strings=no --compress-pos=no \
+--callgrind-out-file=$dir/callgrind.out.%p $qemu" \
+        "${args[@]}" -n "$2" --warmup "$cg_warmup" --timeout 600 \
+        "${extra[@]}" > /dev/null
+    python3 "$here/p2-callgrind.py" "$qemu" "$dir"/callgrind.out.*-* \
+        > "$tmp/$1" || die "cannot read the callgrind output"
+}
+
+count_run n "$cg_n"
+count_run 2n $((2 * cg_n))
+
+python3 - "$tmp/n" "$tmp/2n" "$cg_n" "$workload" <<'EOF'
+import sys
+
+
+def counts(path):
+    return {k: int(v) for k, v in (line.split() for line in open(path))
+            if k != 'file'}
+
+
+c1, c2 = counts(sys.argv[1]), counts(sys.argv[2])
+n, workload = int(sys.argv[3]), sys.argv[4]
+if c1['zero_fill_sites'] != c2['zero_fill_sites']:
+    sys.exit('p2: error: the two runs disagree on the binary')
+for metric, f, unit in (
+        ('instr_per_req', lambda c: c['ir'], 'instr/req'),
+        ('instr_per_req_no_zero_fill',
+         lambda c: c['ir'] - c['zero_fill_ir'], 'instr/req'),
+        ('zero_fill_instr_per_req', lambda c: c['zero_fill_ir'],
+         'instr/req'),
+        ('heap_allocs_per_req',
+         lambda c: c['malloc'] + c['calloc'] + c['realloc'], 'allocs/req'),
+        ('frees_per_req', lambda c: c['free'], 'frees/req'),
+        ('aligned_allocs_per_req', lambda c: c['aligned_alloc'],
+         'allocs/req')):
+    print('%s %s %.1f %s' % (workload, metric, (f(c2) - f(c1)) / n, unit))
+print('%s callgrind_n %d req' % (workload, n))
+print('%s zero_fill_sites %d instr' % (workload, c1['zero_fill_sites']))
+EOF

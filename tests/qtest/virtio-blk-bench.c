@@ -1,0 +1,770 @@
+/*
+ * virtio-blk load generator for benchmarks
+ *
+ * Drives a virtio-blk-pci device with an iothread through qtest, the way
+ * a guest driver does, but without a guest: it keeps a fixed number of
+ * requests in flight, publishes new ones in batches on the avail ring,
+ * notifies the device only when the device asks for it (EVENT_IDX or
+ * VRING_USED_F_NO_NOTIFY), polls the used ring and refills as requests
+ * complete. Every completion must come back once, with the right length
+ * and an OK status byte.
+ *
+ * It measures what the device costs per request on the host: requests
+ * per second, CPU time of the iothread per request (from /proc), and
+ * requests per notification. It is not a test: meson builds it but never
+ * runs it, and it is not part of qos-test.
+ *
+ * Usage: QTEST_QEMU_BINARY=qemu-system-x86_64 virtio-blk-bench [OPTION...]
+ * Results go to stdout, one "<metric> <value> <unit>" per line.
+ *
+ * Copyright (c) 2026 The QEMU fork authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ */
+
+#include "qemu/osdep.h"
+#include <dirent.h>
+#include "libqtest.h"
+#include "qemu/bswap.h"
+#include "qemu/cutils.h"
+#include "standard-headers/linux/virtio_blk.h"
+#include "standard-headers/linux/virtio_config.h"
+#include "standard-headers/linux/virtio_ring.h"
+#include "libqos/libqos-malloc.h"
+#include "libqos/malloc-pc.h"
+#include "libqos/pci-pc.h"
+#include "libqos/virtio.h"
+#include "libqos/virtio-pci.h"
+
+#define SECTOR_SIZE         512
+#define IOTHREAD_ID         "iot0"
+#define IOTHREAD_COMM       "IO " IOTHREAD_ID
+#define DEVICE_SLOT         4
+#define HDR_SIZE            16
+/* Per request: the 16-byte header, then the status byte */
+#define CTL_STRIDE          32
+#define STATUS_UNSET        0xff
+
+typedef enum Workload {
+    WORKLOAD_RANDREAD,
+    WORKLOAD_SEQWRITE,
+    WORKLOAD_RANDRW,
+} Workload;
+
+typedef struct BenchOptions {
+    Workload workload;
+    int qd;
+    int64_t requests;
+    int64_t warmup;
+    int block_size;
+    int read_pct;
+    bool shm;
+    const char *shm_dir;
+    int64_t size;
+    int64_t poll_max_ns;
+    bool direct;
+    bool no_event_idx;
+    uint64_t seed;
+    int timeout_s;
+} BenchOptions;
+
+typedef struct Slot {
+    uint32_t head;              /* first ring descriptor of the chain */
+    uint64_t data_desc;         /* guest address of the data descriptor */
+    uint32_t type;              /* VIRTIO_BLK_T_IN or VIRTIO_BLK_T_OUT */
+    bool busy;
+} Slot;
+
+typedef struct Bench {
+    const BenchOptions *opts;
+    QTestState *qts;
+    QGuestAllocator alloc;
+    QPCIBus *bus;
+    QVirtioPCIDevice *pdev;
+    QVirtioDevice *vdev;
+    QVirtQueue *vq;
+    bool event_idx;
+
+    Slot *slots;
+    int *free_slots;            /* idle slots, oldest first */
+    int free_head;
+    int nfree;
+    int *slot_of_head;          /* ring descriptor -> slot, or -1 */
+    int *batch;                 /* slots not yet on the avail ring */
+    int nbatch;
+    uint16_t *ring_buf;         /* avail ring entries, little-endian */
+    struct vring_used_elem *used_buf;
+    uint16_t avail_idx;         /* the driver's copy of avail->idx */
+    uint64_t ctl;               /* guest address of headers and statuses */
+    uint8_t *ctl_copy;          /* the driver's copy of them */
+    uint64_t data;              /* guest address of the data buffers */
+
+    uint64_t sectors;           /* disk size */
+    uint64_t next_sector;       /* sequential workload */
+    uint64_t rng;
+
+    uint64_t submitted;
+    uint64_t completed;
+    uint64_t kicks;
+} Bench;
+
+typedef struct ThreadTimes {
+    uint64_t ticks;             /* utime + stime from stat */
+    uint64_t runtime_ns;        /* from schedstat, 0 if unavailable */
+} ThreadTimes;
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+
+    /* xorshift64* */
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+static void G_GNUC_PRINTF(1, 2) G_NORETURN die(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    fprintf(stderr, "virtio-blk-bench: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+/* --- the iothread, seen from /proc -------------------------------------- */
+
+static int find_thread(pid_t pid, const char *comm)
+{
+    g_autofree char *dir = g_strdup_printf("/proc/%d/task", pid);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int tid = -1;
+
+    if (!d) {
+        die("cannot open %s: %s", dir, strerror(errno));
+    }
+    while ((e = readdir(d))) {
+        g_autofree char *path = NULL;
+        g_autofree char *name = NULL;
+
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        path = g_strdup_printf("%s/%s/comm", dir, e->d_name);
+        if (g_file_get_contents(path, &name, NULL, NULL) &&
+            strcmp(g_strchomp(name), comm) == 0) {
+            tid = atoi(e->d_name);
+            break;
+        }
+    }
+    closedir(d);
+    return tid;
+}
+
+static ThreadTimes thread_times(pid_t pid, int tid)
+{
+    g_autofree char *stat_path = g_strdup_printf("/proc/%d/task/%d/stat",
+                                                 pid, tid);
+    g_autofree char *sched_path =
+        g_strdup_printf("/proc/%d/task/%d/schedstat", pid, tid);
+    g_autofree char *stat = NULL;
+    g_autofree char *sched = NULL;
+    g_auto(GStrv) fields = NULL;
+    ThreadTimes t = { 0 };
+    char *p;
+
+    if (!g_file_get_contents(stat_path, &stat, NULL, NULL)) {
+        die("cannot read %s", stat_path);
+    }
+    /* the fields after the command name, which may contain spaces */
+    p = strrchr(stat, ')');
+    g_assert_nonnull(p);
+    fields = g_strsplit(p + 2, " ", 0);
+    /* fields[0] is field 3 (state); utime and stime are 14 and 15 */
+    g_assert_cmpint(g_strv_length(fields), >, 12);
+    t.ticks = g_ascii_strtoull(fields[11], NULL, 10) +
+              g_ascii_strtoull(fields[12], NULL, 10);
+
+    if (g_file_get_contents(sched_path, &sched, NULL, NULL)) {
+        t.runtime_ns = g_ascii_strtoull(sched, NULL, 10);
+    }
+    return t;
+}
+
+/* --- the device --------------------------------------------------------- */
+
+static char *backend_args(const BenchOptions *o, char **shm_path)
+{
+    g_autofree char *tmpl = NULL;
+    const char *cache = "none";
+    int fd;
+
+    *shm_path = NULL;
+    if (!o->shm) {
+        return g_strdup_printf("driver=null-co,size=%" PRId64
+                               ",read-zeroes=off", o->size);
+    }
+
+    tmpl = g_strdup_printf("%s/virtio-blk-bench.XXXXXX", o->shm_dir);
+    fd = g_mkstemp(tmpl);
+    if (fd < 0) {
+        die("cannot create a file in %s: %s", o->shm_dir, strerror(errno));
+    }
+    /* allocate every block now, so that writes do not measure tmpfs */
+    if (fallocate(fd, 0, 0, o->size) < 0) {
+        unlink(tmpl);
+        die("cannot allocate %" PRId64 " bytes in %s: %s", o->size, tmpl,
+            strerror(errno));
+    }
+    close(fd);
+
+    /* tmpfs takes O_DIRECT since Linux 6.6 */
+    fd = open(tmpl, O_RDWR | O_DIRECT);
+    if (fd < 0) {
+        cache = "writeback";
+    } else {
+        close(fd);
+    }
+    fprintf(stderr, "# backend: %s, raw, aio=io_uring, cache=%s\n",
+            tmpl, cache);
+
+    *shm_path = g_steal_pointer(&tmpl);
+    return g_strdup_printf("file=%s,format=raw,aio=io_uring,cache=%s",
+                           *shm_path, cache);
+}
+
+static void bench_start_qemu(Bench *b, char **shm_path)
+{
+    const BenchOptions *o = b->opts;
+    g_autofree char *backend = backend_args(o, shm_path);
+    g_autofree char *poll = o->poll_max_ns < 0 ? g_strdup("") :
+        g_strdup_printf(",poll-max-ns=%" PRId64, o->poll_max_ns);
+    int out = dup(STDOUT_FILENO);
+
+    /* libqtest logs the command line to stdout, which is for results */
+    fflush(stdout);
+    dup2(STDERR_FILENO, STDOUT_FILENO);
+    b->qts = qtest_initf("-M pc -nodefaults -name debug-threads=on "
+                         "-object iothread,id=" IOTHREAD_ID "%s "
+                         "-drive if=none,id=drive0,%s "
+                         "-device virtio-blk-pci,drive=drive0,"
+                         "iothread=" IOTHREAD_ID ",num-queues=1,"
+                         "addr=%02x.0",
+                         poll, backend, DEVICE_SLOT);
+    fflush(stdout);
+    dup2(out, STDOUT_FILENO);
+    close(out);
+}
+
+/*
+ * Negotiate the features of a Linux guest that matter on this path.
+ * FLUSH does: without it the device turns its write cache off.
+ */
+static void bench_start_device(Bench *b)
+{
+    const BenchOptions *o = b->opts;
+    QPCIAddress addr = { .devfn = QPCI_DEVFN(DEVICE_SLOT, 0) };
+    uint64_t wanted = (1ull << VIRTIO_F_VERSION_1) |
+                      (1ull << VIRTIO_BLK_F_SEG_MAX) |
+                      (1ull << VIRTIO_BLK_F_BLK_SIZE) |
+                      (1ull << VIRTIO_BLK_F_FLUSH) |
+                      (1ull << VIRTIO_BLK_F_TOPOLOGY);
+    uint64_t features;
+
+    if (!o->direct) {
+        wanted |= 1ull << VIRTIO_RING_F_INDIRECT_DESC;
+    }
+    if (!o->no_event_idx) {
+        wanted |= 1ull << VIRTIO_RING_F_EVENT_IDX;
+    }
+
+    pc_alloc_init(&b->alloc, b->qts, ALLOC_NO_FLAGS);
+    b->bus = qpci_new_pc(b->qts, &b->alloc);
+    b->pdev = virtio_pci_new(b->bus, &addr);
+    g_assert_nonnull(b->pdev);
+    b->vdev = &b->pdev->vdev;
+    g_assert_cmpint(b->vdev->device_type, ==, VIRTIO_ID_BLOCK);
+
+    qvirtio_pci_device_enable(b->pdev);
+    qvirtio_start_device(b->vdev);
+    features = qvirtio_get_features(b->vdev);
+    if ((features & wanted) != wanted) {
+        die("the device lacks features 0x%" PRIx64, wanted & ~features);
+    }
+    qvirtio_set_features(b->vdev, wanted);
+    b->event_idx = wanted & (1ull << VIRTIO_RING_F_EVENT_IDX);
+
+    g_assert_cmpuint(qvirtio_config_readq(b->vdev, 0), ==,
+                     o->size / SECTOR_SIZE);
+    b->sectors = o->size / SECTOR_SIZE;
+
+    b->vq = qvirtqueue_setup(b->vdev, &b->alloc, 0);
+    qvirtio_set_driver_ok(b->vdev);
+}
+
+/*
+ * Each slot is one request buffer with a fixed descriptor chain, set up
+ * once: header, data, status, either directly in the ring or in an
+ * indirect table (as Linux does for any request of more than one
+ * segment). A completed chain is made available again as it is; only
+ * the header, the status byte and, when the direction changes, the data
+ * descriptor's flags are written per request.
+ */
+static void bench_setup_slots(Bench *b)
+{
+    const BenchOptions *o = b->opts;
+    uint64_t data_area;
+    int i;
+
+    if (o->direct ? 3 * o->qd > b->vq->size : o->qd > b->vq->size) {
+        die("queue depth %d does not fit a ring of %u", o->qd, b->vq->size);
+    }
+
+    b->slots = g_new0(Slot, o->qd);
+    b->free_slots = g_new(int, o->qd);
+    b->slot_of_head = g_new(int, b->vq->size);
+    b->batch = g_new(int, o->qd);
+    b->ring_buf = g_new(uint16_t, o->qd);
+    b->used_buf = g_new(struct vring_used_elem, o->qd);
+    b->ctl_copy = g_malloc(o->qd * CTL_STRIDE);
+    memset(b->slot_of_head, -1, sizeof(int) * b->vq->size);
+
+    b->ctl = guest_alloc(&b->alloc, o->qd * CTL_STRIDE);
+    /* data buffers aligned like a guest's pages, so O_DIRECT needs no copy */
+    data_area = guest_alloc(&b->alloc, (uint64_t)o->qd * o->block_size +
+                            o->block_size);
+    b->data = ROUND_UP(data_area, o->block_size);
+
+    for (i = 0; i < o->qd; i++) {
+        Slot *s = &b->slots[i];
+        uint64_t hdr = b->ctl + i * CTL_STRIDE;
+        uint64_t status = hdr + HDR_SIZE;
+        uint64_t data = b->data + (uint64_t)i * o->block_size;
+
+        /* created as reads; bench_submit() flips the data direction */
+        s->type = VIRTIO_BLK_T_IN;
+        if (o->direct) {
+            s->head = qvirtqueue_add(b->qts, b->vq, hdr, HDR_SIZE,
+                                     false, true);
+            s->data_desc = b->vq->desc + 16 *
+                qvirtqueue_add(b->qts, b->vq, data, o->block_size,
+                               true, true);
+            qvirtqueue_add(b->qts, b->vq, status, 1, true, false);
+        } else {
+            QVRingIndirectDesc *ind =
+                qvring_indirect_desc_setup(b->qts, b->vdev, &b->alloc, 3);
+
+            qvring_indirect_desc_add(b->vdev, b->qts, ind, hdr, HDR_SIZE,
+                                     false);
+            qvring_indirect_desc_add(b->vdev, b->qts, ind, data,
+                                     o->block_size, true);
+            qvring_indirect_desc_add(b->vdev, b->qts, ind, status, 1, true);
+            s->data_desc = ind->desc + 16;
+            s->head = qvirtqueue_add_indirect(b->qts, b->vq, ind);
+            g_free(ind);
+        }
+        b->slot_of_head[s->head] = i;
+        b->free_slots[b->nfree++] = i;
+        memset(b->ctl_copy + i * CTL_STRIDE, 0, CTL_STRIDE);
+    }
+}
+
+/* Slots are reused in the order they complete. */
+static int bench_get_slot(Bench *b)
+{
+    int i = b->free_slots[b->free_head];
+
+    b->free_head = (b->free_head + 1) % b->opts->qd;
+    b->nfree--;
+    return i;
+}
+
+static void bench_put_slot(Bench *b, int i)
+{
+    b->free_slots[(b->free_head + b->nfree) % b->opts->qd] = i;
+    b->nfree++;
+}
+
+static void bench_submit(Bench *b, uint32_t type, uint64_t sector)
+{
+    int i = bench_get_slot(b);
+    Slot *s = &b->slots[i];
+    uint8_t *ctl = b->ctl_copy + i * CTL_STRIDE;
+
+    if (s->type != type) {
+        uint16_t flags = VRING_DESC_F_NEXT;
+
+        if (type == VIRTIO_BLK_T_IN) {
+            flags |= VRING_DESC_F_WRITE;
+        }
+        qtest_writew(b->qts, s->data_desc + 12, flags);
+        s->type = type;
+    }
+
+    stl_le_p(ctl, type);
+    stl_le_p(ctl + 4, 0);               /* ioprio */
+    stq_le_p(ctl + 8, sector);
+    ctl[HDR_SIZE] = STATUS_UNSET;
+
+    s->busy = true;
+    b->batch[b->nbatch++] = i;
+}
+
+static void bench_next_request(Bench *b)
+{
+    const BenchOptions *o = b->opts;
+    uint64_t blocks = b->sectors * SECTOR_SIZE / o->block_size;
+    uint64_t per_block = o->block_size / SECTOR_SIZE;
+    uint32_t type = VIRTIO_BLK_T_IN;
+    uint64_t sector;
+
+    switch (o->workload) {
+    case WORKLOAD_SEQWRITE:
+        type = VIRTIO_BLK_T_OUT;
+        sector = b->next_sector;
+        b->next_sector += per_block;
+        if (b->next_sector + per_block > b->sectors) {
+            b->next_sector = 0;
+        }
+        break;
+    case WORKLOAD_RANDRW:
+        if (rng_next(&b->rng) % 100 >= o->read_pct) {
+            type = VIRTIO_BLK_T_OUT;
+        }
+        /* fall through */
+    case WORKLOAD_RANDREAD:
+    default:
+        sector = rng_next(&b->rng) % blocks * per_block;
+        break;
+    }
+    bench_submit(b, type, sector);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+/*
+ * Write the batch's headers and status bytes, put its heads on the avail
+ * ring with one avail->idx update and notify the device if it asked to
+ * be: past avail_event with EVENT_IDX, else unless VRING_USED_F_NO_NOTIFY
+ * is set.
+ */
+static void bench_publish(Bench *b)
+{
+    QVirtQueue *vq = b->vq;
+    uint16_t old = b->avail_idx;
+    uint16_t new = old + b->nbatch;
+    uint16_t *ring = b->ring_buf;
+    bool kick;
+    int i, run;
+
+    /* the order on the ring is free; this one needs fewer writes */
+    qsort(b->batch, b->nbatch, sizeof(b->batch[0]), cmp_int);
+    for (i = 0; i < b->nbatch; i += run) {
+        int first = b->batch[i];
+
+        for (run = 1; i + run < b->nbatch &&
+                      b->batch[i + run] == first + run; run++) {
+            /* neighbouring slots go in one write */
+        }
+        qtest_memwrite(b->qts, b->ctl + first * CTL_STRIDE,
+                       b->ctl_copy + first * CTL_STRIDE, run * CTL_STRIDE);
+    }
+
+    for (i = 0; i < b->nbatch; i += run) {
+        uint32_t pos = (uint16_t)(old + i) % vq->size;
+        int j;
+
+        run = MIN(b->nbatch - i, vq->size - pos);
+        for (j = 0; j < run; j++) {
+            stw_le_p(&ring[j], b->slots[b->batch[i + j]].head);
+        }
+        qtest_memwrite(b->qts, vq->avail + 4 + 2 * pos, ring, 2 * run);
+    }
+    qtest_writew(b->qts, vq->avail + 2, new);
+    b->avail_idx = new;
+    b->submitted += b->nbatch;
+    b->nbatch = 0;
+
+    if (b->event_idx) {
+        uint16_t avail_event = qtest_readw(b->qts, vq->used + 4 +
+                                           sizeof(struct vring_used_elem) *
+                                           vq->size);
+
+        kick = vring_need_event(avail_event, new, old);
+    } else {
+        kick = !(qtest_readw(b->qts, vq->used) & VRING_USED_F_NO_NOTIFY);
+    }
+    if (kick) {
+        b->vdev->bus->virtqueue_kick(b->vdev, vq);
+        b->kicks++;
+    }
+}
+
+/*
+ * Take what the device has used: every head must be one in flight, with
+ * the length the device writes (data and status for a read, the status
+ * alone for a write) and status OK. Returns the number of completions.
+ */
+static int bench_reap(Bench *b)
+{
+    const BenchOptions *o = b->opts;
+    QVirtQueue *vq = b->vq;
+    uint16_t used_idx = qtest_readw(b->qts, vq->used + 2);
+    uint16_t n = used_idx - vq->last_used_idx;
+    struct vring_used_elem *elems = b->used_buf;
+    int i, run;
+
+    if (n == 0) {
+        return 0;
+    }
+    if (n > o->qd) {
+        die("the device used %u requests with %d in flight", n, o->qd);
+    }
+    for (i = 0; i < n; i += run) {
+        uint32_t pos = (uint16_t)(vq->last_used_idx + i) % vq->size;
+
+        run = MIN(n - i, vq->size - pos);
+        qtest_memread(b->qts, vq->used + 4 + sizeof(elems[0]) * pos,
+                      &elems[i], sizeof(elems[0]) * run);
+    }
+    qtest_memread(b->qts, b->ctl, b->ctl_copy, o->qd * CTL_STRIDE);
+
+    for (i = 0; i < n; i++) {
+        uint32_t head = le32_to_cpu(elems[i].id);
+        uint32_t len = le32_to_cpu(elems[i].len);
+        int si = head < vq->size ? b->slot_of_head[head] : -1;
+        Slot *s = si >= 0 ? &b->slots[si] : NULL;
+        uint32_t want_len;
+        uint8_t status;
+
+        if (!s || !s->busy) {
+            die("the device used head %u, which is not in flight", head);
+        }
+        want_len = s->type == VIRTIO_BLK_T_IN ? o->block_size + 1 : 1;
+        if (len != want_len) {
+            die("head %u used with length %u, expected %u",
+                head, len, want_len);
+        }
+        status = b->ctl_copy[si * CTL_STRIDE + HDR_SIZE];
+        if (status != VIRTIO_BLK_S_OK) {
+            die("request %" PRIu64 " (head %u) completed with status %u",
+                b->completed, head, status);
+        }
+        s->busy = false;
+        bench_put_slot(b, si);
+        b->completed++;
+    }
+    vq->last_used_idx = used_idx;
+
+    /* like an interrupt-driven driver: notify me on the next completion */
+    if (b->event_idx) {
+        qtest_writew(b->qts, vq->avail + 4 + 2 * vq->size, used_idx);
+    }
+    return n;
+}
+
+/* Complete @nreqs requests, keeping the queue depth full meanwhile. */
+static void bench_run(Bench *b, int64_t nreqs)
+{
+    uint64_t to_submit = nreqs;
+    uint64_t target = b->completed + nreqs;
+
+    while (b->completed < target) {
+        gint64 deadline;
+
+        while (b->nfree && to_submit) {
+            bench_next_request(b);
+            to_submit--;
+        }
+        if (b->nbatch) {
+            bench_publish(b);
+        }
+        deadline = g_get_monotonic_time() +
+                   (gint64)b->opts->timeout_s * G_USEC_PER_SEC;
+        while (!bench_reap(b)) {
+            if (g_get_monotonic_time() > deadline) {
+                die("no completion in %d s (%" PRIu64 " of %" PRIu64
+                    " done)", b->opts->timeout_s, b->completed, target);
+            }
+        }
+    }
+}
+
+static void bench_teardown(Bench *b)
+{
+    qvirtqueue_cleanup(b->vdev->bus, b->vq, &b->alloc);
+    qvirtio_pci_device_disable(b->pdev);
+    g_free(b->pdev->pdev);
+    g_free(b->pdev);
+    qpci_free_pc(b->bus);
+    alloc_destroy(&b->alloc);
+    qtest_quit(b->qts);
+    g_free(b->slots);
+    g_free(b->free_slots);
+    g_free(b->slot_of_head);
+    g_free(b->batch);
+    g_free(b->ring_buf);
+    g_free(b->used_buf);
+    g_free(b->ctl_copy);
+}
+
+/* --- main --------------------------------------------------------------- */
+
+static void parse_options(int argc, char **argv, BenchOptions *o)
+{
+    g_autofree char *workload = NULL;
+    g_autofree char *backend = NULL;
+    g_autofree char *size = NULL;
+    char *shm_dir = NULL;
+    gint64 seed = 1;
+    GOptionEntry entries[] = {
+        { "workload", 'w', 0, G_OPTION_ARG_STRING, &workload,
+          "randread, seqwrite or randrw (default randread)", "W" },
+        { "qd", 'q', 0, G_OPTION_ARG_INT, &o->qd,
+          "requests in flight (default 32)", "N" },
+        { "requests", 'n', 0, G_OPTION_ARG_INT64, &o->requests,
+          "requests in the measured phase (default 100000)", "N" },
+        { "warmup", 0, 0, G_OPTION_ARG_INT64, &o->warmup,
+          "requests before it (default 1000)", "N" },
+        { "backend", 'b', 0, G_OPTION_ARG_STRING, &backend,
+          "null (null-co, data untouched) or shm (raw file, io_uring)",
+          "B" },
+        { "size", 0, 0, G_OPTION_ARG_STRING, &size,
+          "disk size (default 1G)", "SIZE" },
+        { "shm-dir", 0, 0, G_OPTION_ARG_FILENAME, &shm_dir,
+          "directory of the shm backend's file (default /dev/shm)", "DIR" },
+        { "block-size", 0, 0, G_OPTION_ARG_INT, &o->block_size,
+          "bytes per request (default 4096)", "N" },
+        { "read-pct", 0, 0, G_OPTION_ARG_INT, &o->read_pct,
+          "randrw: percentage of reads (default 70)", "P" },
+        { "poll-max-ns", 0, 0, G_OPTION_ARG_INT64, &o->poll_max_ns,
+          "the iothread's poll-max-ns (default: QEMU's)", "NS" },
+        { "direct", 0, 0, G_OPTION_ARG_NONE, &o->direct,
+          "chains in the ring, not in indirect tables", NULL },
+        { "no-event-idx", 0, 0, G_OPTION_ARG_NONE, &o->no_event_idx,
+          "do not negotiate VIRTIO_RING_F_EVENT_IDX", NULL },
+        { "seed", 0, 0, G_OPTION_ARG_INT64, &seed,
+          "random seed (default 1)", "N" },
+        { "timeout", 0, 0, G_OPTION_ARG_INT, &o->timeout_s,
+          "seconds without a completion before giving up (default 300)",
+          "S" },
+        { NULL }
+    };
+    g_autoptr(GOptionContext) ctx =
+        g_option_context_new("- virtio-blk load generator");
+    g_autoptr(GError) err = NULL;
+
+    *o = (BenchOptions) {
+        .qd = 32, .requests = 100000, .warmup = 1000, .block_size = 4096,
+        .read_pct = 70, .shm_dir = "/dev/shm", .size = 1ll << 30,
+        .poll_max_ns = -1, .timeout_s = 300,
+    };
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+        die("%s", err->message);
+    }
+
+    if (!workload || !strcmp(workload, "randread")) {
+        o->workload = WORKLOAD_RANDREAD;
+    } else if (!strcmp(workload, "seqwrite")) {
+        o->workload = WORKLOAD_SEQWRITE;
+    } else if (!strcmp(workload, "randrw")) {
+        o->workload = WORKLOAD_RANDRW;
+    } else {
+        die("unknown workload '%s'", workload);
+    }
+    if (!backend || !strcmp(backend, "null")) {
+        o->shm = false;
+    } else if (!strcmp(backend, "shm")) {
+        o->shm = true;
+    } else {
+        die("unknown backend '%s'", backend);
+    }
+    if (shm_dir) {
+        o->shm_dir = shm_dir;
+    }
+    if (size) {
+        uint64_t v;
+
+        if (qemu_strtosz(size, NULL, &v) < 0) {
+            die("bad size '%s'", size);
+        }
+        o->size = v;
+    }
+    o->seed = seed;
+    if (o->qd < 1 || o->requests < 1 || o->warmup < 0 ||
+        o->block_size < SECTOR_SIZE || o->block_size % SECTOR_SIZE ||
+        o->size < o->block_size || o->size % o->block_size ||
+        o->read_pct < 0 || o->read_pct > 100 || o->timeout_s < 1) {
+        die("bad option value (see --help)");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    BenchOptions o;
+    Bench b = { .opts = &o };
+    g_autofree char *shm_path = NULL;
+    ThreadTimes t0, t1;
+    gint64 start, end;
+    uint64_t kicks0, n;
+    double secs;
+    long hz = sysconf(_SC_CLK_TCK);
+    pid_t pid;
+    int tid;
+
+    parse_options(argc, argv, &o);
+    b.rng = o.seed ? o.seed : 1;
+
+    bench_start_qemu(&b, &shm_path);
+    if (shm_path) {
+        /* QEMU has it open; nothing is left behind if we fail */
+        unlink(shm_path);
+    }
+    pid = qtest_pid(b.qts);
+    tid = find_thread(pid, IOTHREAD_COMM);
+    if (tid < 0) {
+        die("no thread named '%s' in process %d", IOTHREAD_COMM, pid);
+    }
+
+    bench_start_device(&b);
+    bench_setup_slots(&b);
+    bench_run(&b, o.warmup);
+
+    kicks0 = b.kicks;
+    t0 = thread_times(pid, tid);
+    start = g_get_monotonic_time();
+    bench_run(&b, o.requests);
+    end = g_get_monotonic_time();
+    t1 = thread_times(pid, tid);
+
+    n = o.requests;
+    secs = (end - start) / 1e6;
+    printf("requests %" PRIu64 " req\n", n);
+    printf("elapsed %.6f s\n", secs);
+    printf("requests_per_s %.0f req/s\n", n / secs);
+    /* schedstat counts nanoseconds; stat counts clock ticks (10 ms) */
+    if (t1.runtime_ns) {
+        printf("iothread_cpu_per_req %.3f us\n",
+               (t1.runtime_ns - t0.runtime_ns) / 1e3 / n);
+    }
+    printf("iothread_cpu_per_req_stat %.3f us\n",
+           (t1.ticks - t0.ticks) * 1e6 / hz / n);
+    printf("kicks %" PRIu64 " kick\n", b.kicks - kicks0);
+    printf("requests_per_kick %.2f req/kick\n",
+           (double)n / (b.kicks - kicks0));
+    printf("status_ok %" PRIu64 " req\n", b.completed);
+
+    bench_teardown(&b);
+    return 0;
+}
