@@ -15,10 +15,10 @@ PATCHES := $(addprefix patches/,$(shell awk '!/^#/ { print $$1 }' patches/series
 
 UNIT_TESTS := test-block-backend test-aio test-coroutine test-bdrv-drain \
 	test-block-iothread test-throttle
-NINJA_TARGETS := qemu-system-x86_64 qemu-img qemu-io qemu-nbd \
-	storage-daemon/qemu-storage-daemon tests/qtest/qos-test \
-	tests/qtest/virtio-blk-bench \
-	$(addprefix tests/unit/,$(UNIT_TESTS))
+# Stock is tested with the fork's qos-test, which holds the fork's qtests.
+STOCK_TARGETS := qemu-system-x86_64 qemu-img qemu-io qemu-nbd \
+	storage-daemon/qemu-storage-daemon $(addprefix tests/unit/,$(UNIT_TESTS))
+FORK_TARGETS := $(STOCK_TARGETS) tests/qtest/qos-test tests/qtest/virtio-blk-bench
 NINJA := ninja $(if $(JOBS),-j$(JOBS))
 
 # Meson compiles through ccache when it is installed. Paths relative to the
@@ -57,10 +57,10 @@ $(B)/stock/build/config.status: scripts/qemu-configure.sh | $(B)/stock/src/.stam
 	scripts/qemu-configure.sh $(B)/stock/src $(B)/stock/build
 
 fork: $(B)/.src-assembled $(B)/fork/config.status
-	$(NINJA) -C $(B)/fork $(NINJA_TARGETS)
+	$(NINJA) -C $(B)/fork $(FORK_TARGETS)
 
 stock: $(B)/stock/src/.stamp $(B)/stock/build/config.status
-	$(NINJA) -C $(B)/stock/build $(NINJA_TARGETS)
+	$(NINJA) -C $(B)/stock/build $(STOCK_TARGETS)
 
 # --- testing --------------------------------------------------------------
 
@@ -89,9 +89,11 @@ bench: fork stock
 series: assemble
 	scripts/series.sh $(TOP) export
 
-# Apply build/series/ to a pristine tree with git am; build after each patch.
+# Apply build/series/ to a pristine tree with git am; build after each patch
+# (the targets every patch has; a patch's own new targets come with it).
 check-series: series
-	NINJA_TARGETS="$(NINJA_TARGETS)" scripts/series.sh $(TOP) check
+	NINJA_TARGETS="$(STOCK_TARGETS) tests/qtest/qos-test" \
+		scripts/series.sh $(TOP) check
 
 # Copy the work committed in build/src back into this repository.
 export:

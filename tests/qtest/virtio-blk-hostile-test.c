@@ -1,0 +1,1034 @@
+/*
+ * QTest testcase: hostile guest input to virtio-blk
+ *
+ * Each case sends the device one malformed or out-of-range request and
+ * checks the outcome the virtio specification (or QEMU's documented policy)
+ * requires: a status byte (IOERR, UNSUPP) with the disk left unchanged, or,
+ * for a ring the device cannot trust, virtio_error(): the device reports
+ * NEEDS_RESET, and works again after a reset. QEMU must neither abort nor
+ * hang, and must never write outside the disk.
+ *
+ * Copyright (c) 2026 The QEMU fork authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ */
+
+#include "qemu/osdep.h"
+#include "libqtest-single.h"
+#include "qemu/bswap.h"
+#include "qemu/module.h"
+#include "standard-headers/linux/virtio_blk.h"
+#include "standard-headers/linux/virtio_config.h"
+#include "standard-headers/linux/virtio_ring.h"
+#include "libqos/qgraph.h"
+#include "libqos/virtio-blk.h"
+#include "libqos/virtio-pci.h"
+
+#define DISK_SECTORS        2048
+#define SECTOR_SIZE         512
+#define DISK_SIZE           (DISK_SECTORS * SECTOR_SIZE)
+#define SERIAL              "hostile-serial-0123456789"
+#define TIMEOUT_US          (30 * 1000 * 1000)
+#define UNMAPPABLE_ADDR     0x7ff000000000ULL    /* far above guest RAM */
+
+typedef struct Disk {
+    char *path;
+} Disk;
+
+typedef struct Ctx {
+    QVirtioDevice *dev;
+    QGuestAllocator *alloc;
+    QVirtQueue *vq;
+    uint16_t avail_idx;
+    uint64_t buf;               /* scratch guest memory for requests */
+} Ctx;
+
+typedef enum Outcome {
+    OUTCOME_USED,
+    OUTCOME_BROKEN,
+} Outcome;
+
+/* One descriptor: what the driver puts in the table. */
+typedef struct Desc {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t flags;
+    uint16_t next;
+} Desc;
+
+static Disk *disk;
+
+/* Every sector holds its own number, so any misplaced write shows. */
+static void disk_pattern(uint8_t *buf)
+{
+    int i;
+
+    for (i = 0; i < DISK_SECTORS; i++) {
+        memset(buf + i * SECTOR_SIZE, i & 0xff, SECTOR_SIZE);
+        stl_le_p(buf + i * SECTOR_SIZE, i);
+    }
+}
+
+static void disk_destroy(void *opaque)
+{
+    Disk *d = opaque;
+
+    unlink(d->path);
+    g_free(d->path);
+    g_free(d);
+    disk = NULL;
+    qos_invalidate_command_line();
+}
+
+static void disk_create(GString *cmd_line, const char *drive_opts)
+{
+    g_autofree uint8_t *data = g_malloc(DISK_SIZE);
+    int fd;
+
+    disk = g_new0(Disk, 1);
+    fd = g_file_open_tmp("qtest.XXXXXX", &disk->path, NULL);
+    g_assert_cmpint(fd, >=, 0);
+    disk_pattern(data);
+    g_assert_cmpint(write(fd, data, DISK_SIZE), ==, DISK_SIZE);
+    close(fd);
+    g_test_queue_destroy(disk_destroy, disk);
+
+    g_string_append_printf(cmd_line,
+                           " -drive if=none,id=drive0,file=%s,format=raw,"
+                           "discard=unmap%s "
+                           "-global virtio-blk-device.serial=" SERIAL " ",
+                           disk->path, drive_opts);
+}
+
+static void *hostile_setup(GString *cmd_line, void *arg)
+{
+    disk_create(cmd_line, ",auto-read-only=off");
+    return arg;
+}
+
+static void *hostile_setup_ro(GString *cmd_line, void *arg)
+{
+    disk_create(cmd_line, ",readonly=on");
+    return arg;
+}
+
+/* The image must still hold the pattern, except where @expect says. */
+static void disk_check(const uint8_t *expect)
+{
+    g_autofree uint8_t *pattern = NULL;
+    g_autofree uint8_t *file = NULL;
+    gsize len;
+    int i;
+
+    if (!expect) {
+        pattern = g_malloc(DISK_SIZE);
+        disk_pattern(pattern);
+        expect = pattern;
+    }
+    g_assert_true(g_file_get_contents(disk->path, (char **)&file, &len,
+                                      NULL));
+    g_assert_cmpuint(len, ==, DISK_SIZE);
+    for (i = 0; i < DISK_SECTORS; i++) {
+        if (memcmp(file + i * SECTOR_SIZE, expect + i * SECTOR_SIZE,
+                   SECTOR_SIZE)) {
+            g_test_message("sector %d of the image changed", i);
+            g_assert_not_reached();
+        }
+    }
+}
+
+static void ctx_start(Ctx *c, QVirtioDevice *dev, QGuestAllocator *alloc)
+{
+    uint64_t features;
+
+    c->dev = dev;
+    c->alloc = alloc;
+    features = qvirtio_get_features(dev);
+    features &= ~(QVIRTIO_F_BAD_FEATURE |
+                  (1ull << VIRTIO_RING_F_EVENT_IDX) |
+                  (1ull << VIRTIO_BLK_F_SCSI));
+    qvirtio_set_features(dev, features);
+    c->vq = qvirtqueue_setup(dev, alloc, 0);
+    qvirtio_set_driver_ok(dev);
+    c->avail_idx = 0;
+    if (!c->buf) {
+        c->buf = guest_alloc(alloc, 64 * 1024);
+    }
+}
+
+static void ctx_stop(Ctx *c)
+{
+    qvirtqueue_cleanup(c->dev->bus, c->vq, c->alloc);
+    guest_free(c->alloc, c->buf);
+    c->buf = 0;
+}
+
+static void desc_write(uint64_t table, int i, const Desc *d)
+{
+    uint64_t at = table + 16 * i;
+
+    qtest_writeq(global_qtest, at, d->addr);
+    qtest_writel(global_qtest, at + 8, d->len);
+    qtest_writew(global_qtest, at + 12, d->flags);
+    qtest_writew(global_qtest, at + 14, d->next);
+}
+
+/* Chain @n descriptors in @table from index @first (NEXT added here). */
+static void chain_write(uint64_t table, int first, const Desc *d, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        Desc x = d[i];
+
+        if (i + 1 < n) {
+            x.flags |= VRING_DESC_F_NEXT;
+            x.next = first + i + 1;
+        }
+        desc_write(table, first + i, &x);
+    }
+}
+
+/* Offer @head to the device and notify it. */
+static void avail_push(Ctx *c, uint16_t head)
+{
+    qtest_writew(global_qtest,
+                 c->vq->avail + 4 + 2 * (c->avail_idx % c->vq->size), head);
+    c->avail_idx++;
+    qtest_writew(global_qtest, c->vq->avail + 2, c->avail_idx);
+    c->dev->bus->virtqueue_kick(c->dev, c->vq);
+}
+
+/*
+ * Wait until the device uses a buffer or declares itself broken
+ * (virtio_error() sets NEEDS_RESET for VIRTIO 1 devices).
+ */
+static Outcome outcome_wait(Ctx *c, uint32_t *head, uint32_t *len)
+{
+    gint64 start = g_get_monotonic_time();
+    uint64_t used = c->vq->used;
+
+    for (;;) {
+        uint16_t idx = qtest_readw(global_qtest, used + 2);
+
+        if (idx != c->vq->last_used_idx) {
+            uint64_t elem = used + 4 + 8 * (c->vq->last_used_idx % c->vq->size);
+
+            *head = qtest_readl(global_qtest, elem);
+            *len = qtest_readl(global_qtest, elem + 4);
+            c->vq->last_used_idx++;
+            return OUTCOME_USED;
+        }
+        if (c->dev->bus->get_status(c->dev) & VIRTIO_CONFIG_S_NEEDS_RESET) {
+            return OUTCOME_BROKEN;
+        }
+        g_assert_cmpint(g_get_monotonic_time() - start, <=, TIMEOUT_US);
+    }
+}
+
+/* A correct read of sector @sector must work and return the pattern. */
+static void check_good_read(Ctx *c, uint64_t sector);
+
+/*
+ * The device must have rejected the ring with virtio_error(); after a
+ * reset it must serve requests again.
+ */
+static void expect_broken(Ctx *c)
+{
+    uint32_t head, len;
+
+    g_assert_cmpint(outcome_wait(c, &head, &len), ==, OUTCOME_BROKEN);
+    qvirtqueue_cleanup(c->dev->bus, c->vq, c->alloc);
+    qvirtio_start_device(c->dev);
+    ctx_start(c, c->dev, c->alloc);
+    check_good_read(c, 7);
+    disk_check(NULL);
+}
+
+/*
+ * Guest buffer layout used by the simple requests:
+ *   buf + 0       request header (16 bytes)
+ *   buf + 64      data
+ *   buf + 64 + n  status byte
+ */
+static uint64_t header_write(Ctx *c, uint32_t type, uint64_t sector)
+{
+    uint8_t hdr[16];
+
+    stl_le_p(hdr, type);
+    stl_le_p(hdr + 4, 0);
+    stq_le_p(hdr + 8, sector);
+    qtest_bufwrite(global_qtest, c->buf, hdr, sizeof(hdr));
+    return c->buf;
+}
+
+/*
+ * Send header, @len bytes of data (device-readable or -writable) and a
+ * status byte as a three-descriptor chain; return the status the device
+ * wrote, after checking the used element.
+ */
+static uint8_t request(Ctx *c, uint32_t type, uint64_t sector,
+                       void *data, uint32_t len, bool data_in)
+{
+    uint64_t hdr = header_write(c, type, sector);
+    uint64_t data_addr = c->buf + 64;
+    uint64_t status = data_addr + len;
+    Desc d[3];
+    int n = 0;
+    uint32_t head, used_len;
+
+    g_assert_cmpuint(64 + len + 1, <=, 64 * 1024);
+    if (len && !data_in) {
+        qtest_bufwrite(global_qtest, data_addr, data, len);
+    }
+    qtest_writeb(global_qtest, status, 0xff);
+    d[n++] = (Desc) { hdr, 16, 0, 0 };
+    if (len) {
+        d[n++] = (Desc) { data_addr, len, data_in ? VRING_DESC_F_WRITE : 0 };
+    }
+    d[n++] = (Desc) { status, 1, VRING_DESC_F_WRITE };
+    chain_write(c->vq->desc, 0, d, n);
+    avail_push(c, 0);
+
+    g_assert_cmpint(outcome_wait(c, &head, &used_len), ==, OUTCOME_USED);
+    g_assert_cmpuint(head, ==, 0);
+    g_assert_cmpuint(used_len, ==, (data_in ? len : 0) + 1);
+    if (len && data_in) {
+        qtest_bufread(global_qtest, data_addr, data, len);
+    }
+    return qtest_readb(global_qtest, status);
+}
+
+static void check_good_read(Ctx *c, uint64_t sector)
+{
+    uint8_t got[SECTOR_SIZE] = { 0 };
+    uint8_t want[SECTOR_SIZE];
+
+    g_assert_cmpuint(request(c, VIRTIO_BLK_T_IN, sector, got, sizeof(got),
+                             true), ==, VIRTIO_BLK_S_OK);
+    memset(want, sector & 0xff, sizeof(want));
+    stl_le_p(want, sector);
+    g_assert_true(memcmp(got, want, sizeof(want)) == 0);
+}
+
+/* Submit a raw chain of @n descriptors from index 0 and expect breakage. */
+static void chain_expect_broken(Ctx *c, const Desc *d, int n)
+{
+    chain_write(c->vq->desc, 0, d, n);
+    avail_push(c, 0);
+    expect_broken(c);
+}
+
+/* --- status cases: one request, a status, the disk unchanged ------------ */
+
+typedef struct StatusCase {
+    const char *name;
+    uint32_t type;
+    uint64_t sector;
+    uint32_t len;
+    bool data_in;
+    uint8_t status;
+} StatusCase;
+
+static const StatusCase status_cases[] = {
+    /* virtio_blk_sect_range_ok(): the whole range must be on the disk */
+    { "range/read-at-capacity", VIRTIO_BLK_T_IN, DISK_SECTORS, 512, true,
+      VIRTIO_BLK_S_IOERR },
+    { "range/read-past-capacity", VIRTIO_BLK_T_IN, DISK_SECTORS + 8, 512,
+      true, VIRTIO_BLK_S_IOERR },
+    { "range/read-crossing-end", VIRTIO_BLK_T_IN, DISK_SECTORS - 1, 1024,
+      true, VIRTIO_BLK_S_IOERR },
+    { "range/write-at-capacity", VIRTIO_BLK_T_OUT, DISK_SECTORS, 512, false,
+      VIRTIO_BLK_S_IOERR },
+    { "range/write-crossing-end", VIRTIO_BLK_T_OUT, DISK_SECTORS - 1, 1024,
+      false, VIRTIO_BLK_S_IOERR },
+    { "range/write-sector-wraps", VIRTIO_BLK_T_OUT, UINT64_MAX, 512, false,
+      VIRTIO_BLK_S_IOERR },
+    /* sector << 9 wraps to byte offset 0: must not write sector 0 */
+    { "range/write-offset-wraps", VIRTIO_BLK_T_OUT, 1ULL << 55, 512, false,
+      VIRTIO_BLK_S_IOERR },
+    { "range/write-len-unaligned", VIRTIO_BLK_T_OUT, 8, 100, false,
+      VIRTIO_BLK_S_IOERR },
+    { "range/read-len-unaligned", VIRTIO_BLK_T_IN, 8, 1000, true,
+      VIRTIO_BLK_S_IOERR },
+    /* Request types the device does not offer */
+    { "type/unknown", 0x7f, 0, 0, false, VIRTIO_BLK_S_UNSUPP },
+    /* too few buffers for the legacy SCSI framing: IOERR, as documented */
+    { "type/scsi-cmd", VIRTIO_BLK_T_SCSI_CMD, 0, 0, false,
+      VIRTIO_BLK_S_IOERR },
+    { "type/get-lifetime", 10, 0, 0, false, VIRTIO_BLK_S_UNSUPP },
+    { "type/secure-erase", VIRTIO_BLK_T_SECURE_ERASE, 0, 512, false,
+      VIRTIO_BLK_S_UNSUPP },
+    { "type/zone-append", VIRTIO_BLK_T_ZONE_APPEND, 0, 512, false,
+      VIRTIO_BLK_S_UNSUPP },
+    { "type/zone-report", VIRTIO_BLK_T_ZONE_REPORT, 0, 4096, true,
+      VIRTIO_BLK_S_UNSUPP },
+    { "type/zone-open", VIRTIO_BLK_T_ZONE_OPEN, 0, 0, false,
+      VIRTIO_BLK_S_UNSUPP },
+    { "type/zone-reset-all", VIRTIO_BLK_T_ZONE_RESET_ALL, 0, 0, false,
+      VIRTIO_BLK_S_UNSUPP },
+    { "type/flush", VIRTIO_BLK_T_FLUSH, 0, 0, false, VIRTIO_BLK_S_OK },
+    /* legacy FLUSH_OUT: the OUT bit only gives the direction */
+    { "type/flush-legacy-out", VIRTIO_BLK_T_FLUSH | VIRTIO_BLK_T_OUT, 0, 0,
+      false, VIRTIO_BLK_S_OK },
+    /* BARRIER was never negotiable; QEMU has always ignored it */
+    { "type/read-barrier", VIRTIO_BLK_T_IN | VIRTIO_BLK_T_BARRIER, 9, 512,
+      true, VIRTIO_BLK_S_OK },
+};
+
+static void test_status_case(void *obj, void *data, QGuestAllocator *alloc)
+{
+    const StatusCase *sc = data;
+    QVirtioBlk *blk = obj;
+    g_autofree uint8_t *buf = g_malloc0(MAX(sc->len, 1));
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    g_assert_cmpuint(request(&c, sc->type, sc->sector, buf, sc->len,
+                             sc->data_in), ==, sc->status);
+    disk_check(NULL);
+    check_good_read(&c, 0);
+    ctx_stop(&c);
+}
+
+/* --- discard and write zeroes ------------------------------------------- */
+
+typedef struct DwzCase {
+    const char *name;
+    uint32_t type;
+    int nsegs;
+    uint32_t seg_len;           /* bytes per segment (16 when well formed) */
+    uint64_t sector;
+    uint32_t num_sectors;
+    uint32_t flags;
+    uint8_t status;
+} DwzCase;
+
+#define D VIRTIO_BLK_T_DISCARD
+#define WZ VIRTIO_BLK_T_WRITE_ZEROES
+#define UNMAP VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP
+
+static const DwzCase dwz_cases[] = {
+    /* num_sectors above max-discard-sectors / max-write-zeroes-sectors */
+    { "dwz/discard-all-ones", D, 1, 16, 0, 0xffffffff, 0,
+      VIRTIO_BLK_S_IOERR },
+    { "dwz/write-zeroes-all-ones", WZ, 1, 16, 0, 0xffffffff, 0,
+      VIRTIO_BLK_S_IOERR },
+    { "dwz/discard-past-capacity", D, 1, 16, DISK_SECTORS - 1, 2, 0,
+      VIRTIO_BLK_S_IOERR },
+    { "dwz/write-zeroes-past-capacity", WZ, 1, 16, DISK_SECTORS, 1, 0,
+      VIRTIO_BLK_S_IOERR },
+    { "dwz/discard-sector-wraps", D, 1, 16, UINT64_MAX, 1, 0,
+      VIRTIO_BLK_S_IOERR },
+    /* "MUST set the status byte to VIRTIO_BLK_S_UNSUPP ... unknown flag" */
+    { "dwz/discard-reserved-flag", D, 1, 16, 0, 1, 0x2, VIRTIO_BLK_S_UNSUPP },
+    { "dwz/write-zeroes-reserved-flag", WZ, 1, 16, 0, 1, 0x80000000,
+      VIRTIO_BLK_S_UNSUPP },
+    /* "... for discard commands if the unmap flag is set" */
+    { "dwz/discard-unmap", D, 1, 16, 0, 1, UNMAP, VIRTIO_BLK_S_UNSUPP },
+    /* QEMU takes one segment per request (max_discard_seg = 1) */
+    { "dwz/discard-two-segments", D, 2, 16, 0, 1, 0, VIRTIO_BLK_S_UNSUPP },
+    { "dwz/write-zeroes-two-segments", WZ, 2, 16, 0, 1, 0,
+      VIRTIO_BLK_S_UNSUPP },
+    /* the OUT bit is part of these request types */
+    { "dwz/discard-without-out-bit", D & ~VIRTIO_BLK_T_OUT, 1, 16, 0, 1, 0,
+      VIRTIO_BLK_S_UNSUPP },
+    { "dwz/write-zeroes-without-out-bit", WZ & ~VIRTIO_BLK_T_OUT, 1, 16, 0,
+      1, 0, VIRTIO_BLK_S_UNSUPP },
+    { "dwz/write-zeroes-empty", WZ, 1, 16, 5, 0, 0, VIRTIO_BLK_S_OK },
+};
+
+static void dwz_segments(uint8_t *buf, const DwzCase *dc)
+{
+    int i;
+
+    for (i = 0; i < dc->nsegs; i++) {
+        stq_le_p(buf + 16 * i, dc->sector);
+        stl_le_p(buf + 16 * i + 8, dc->num_sectors);
+        stl_le_p(buf + 16 * i + 12, dc->flags);
+    }
+}
+
+static void test_dwz_case(void *obj, void *data, QGuestAllocator *alloc)
+{
+    const DwzCase *dc = data;
+    QVirtioBlk *blk = obj;
+    uint8_t seg[32];
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    dwz_segments(seg, dc);
+    g_assert_cmpuint(request(&c, dc->type, 0, seg, dc->nsegs * dc->seg_len,
+                             false), ==, dc->status);
+    disk_check(NULL);
+    check_good_read(&c, 0);
+    ctx_stop(&c);
+}
+
+/* A segment header shorter than 16 bytes cannot be parsed: virtio_error. */
+static void test_dwz_short_segment(void *obj, void *data,
+                                   QGuestAllocator *alloc)
+{
+    QVirtioBlk *blk = obj;
+    uint64_t hdr;
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    hdr = header_write(&c, WZ, 0);
+    chain_expect_broken(&c, (Desc[]) {
+        { hdr, 16 },
+        { c.buf + 64, 8 },
+        { c.buf + 128, 1, VRING_DESC_F_WRITE },
+    }, 3);
+    ctx_stop(&c);
+}
+
+/* Write zeroes over a range: zeroes there, nothing else touched. */
+static void test_dwz_write_zeroes_ok(void *obj, void *data,
+                                     QGuestAllocator *alloc)
+{
+    const DwzCase dc = { NULL, WZ, 1, 16, 100, 3, 0, VIRTIO_BLK_S_OK };
+    QVirtioBlk *blk = obj;
+    g_autofree uint8_t *expect = g_malloc(DISK_SIZE);
+    uint8_t seg[16];
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    dwz_segments(seg, &dc);
+    g_assert_cmpuint(request(&c, WZ, 0, seg, 16, false), ==,
+                     VIRTIO_BLK_S_OK);
+    disk_pattern(expect);
+    memset(expect + 100 * SECTOR_SIZE, 0, 3 * SECTOR_SIZE);
+    disk_check(expect);
+    ctx_stop(&c);
+}
+
+/* --- read-only device: every modifying request fails with IOERR ------- */
+
+static const StatusCase ro_cases[] = {
+    { "ro/write", VIRTIO_BLK_T_OUT, 0, 512, false, VIRTIO_BLK_S_IOERR },
+    { "ro/write-zeroes", WZ, 0, 0, false, VIRTIO_BLK_S_IOERR },
+    { "ro/discard", D, 0, 0, false, VIRTIO_BLK_S_IOERR },
+    { "ro/read", VIRTIO_BLK_T_IN, 3, 512, true, VIRTIO_BLK_S_OK },
+};
+
+static void test_ro_case(void *obj, void *data, QGuestAllocator *alloc)
+{
+    const StatusCase *sc = data;
+    QVirtioBlk *blk = obj;
+    uint8_t buf[512] = { 0 };
+    uint32_t len = sc->len;
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    if (sc->type == D || sc->type == WZ) {
+        const DwzCase dc = { NULL, sc->type, 1, 16, 10, 2 };
+
+        dwz_segments(buf, &dc);
+        len = 16;
+    }
+    g_assert_cmpuint(request(&c, sc->type, sc->sector, buf, len,
+                             sc->data_in), ==, sc->status);
+    disk_check(NULL);
+    ctx_stop(&c);
+}
+
+#undef D
+#undef WZ
+#undef UNMAP
+
+/* --- GET_ID: at most 20 bytes, NUL only when the serial is shorter --- */
+
+static void test_get_id(void *obj, void *data, QGuestAllocator *alloc)
+{
+    uint32_t size = GPOINTER_TO_UINT(data);
+    QVirtioBlk *blk = obj;
+    uint8_t got[64];
+    uint8_t want[64];
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    memset(got, 0xaa, sizeof(got));
+    qtest_bufwrite(global_qtest, c.buf + 64, got, size);
+    g_assert_cmpuint(request(&c, VIRTIO_BLK_T_GET_ID, 0, got, size, true),
+                     ==, VIRTIO_BLK_S_OK);
+    memset(want, 0xaa, sizeof(want));
+    memcpy(want, SERIAL, MIN(size, VIRTIO_BLK_ID_BYTES));
+    g_assert_true(memcmp(got, want, size) == 0);
+    ctx_stop(&c);
+}
+
+/* --- rings the device cannot trust: virtio_error, then a reset -------- */
+
+static uint64_t read_header(Ctx *c)
+{
+    return header_write(c, VIRTIO_BLK_T_IN, 1);
+}
+
+/* "Guest moved avail index" by more than the queue size */
+static void test_ring_avail_idx_ahead(void *obj, void *data,
+                                      QGuestAllocator *alloc)
+{
+    QVirtioBlk *blk = obj;
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    qtest_writew(global_qtest, c.vq->avail + 2, c.vq->size + 1);
+    c.dev->bus->virtqueue_kick(c.dev, c.vq);
+    expect_broken(&c);
+    ctx_stop(&c);
+}
+
+static void test_ring_head_out_of_range(void *obj, void *data,
+                                        QGuestAllocator *alloc)
+{
+    QVirtioBlk *blk = obj;
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    avail_push(&c, c.vq->size);
+    expect_broken(&c);
+    ctx_stop(&c);
+}
+
+static void test_ring_next_out_of_range(void *obj, void *data,
+                                        QGuestAllocator *alloc)
+{
+    QVirtioBlk *blk = obj;
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    desc_write(c.vq->desc, 0, &(Desc) { read_header(&c), 16,
+                                        VRING_DESC_F_NEXT, c.vq->size });
+    avail_push(&c, 0);
+    expect_broken(&c);
+    ctx_stop(&c);
+}
+
+static void test_ring_loop(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioBlk *blk = obj;
+    uint64_t hdr;
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    hdr = read_header(&c);
+    desc_write(c.vq->desc, 0, &(Desc) { hdr, 16, VRING_DESC_F_NEXT, 1 });
+    desc_write(c.vq->desc, 1, &(Desc) { c.buf + 64, 512,
+                                        VRING_DESC_F_NEXT |
+                                        VRING_DESC_F_WRITE, 0 });
+    avail_push(&c, 0);
+    expect_broken(&c);
+    ctx_stop(&c);
+}
+
+static void test_ring_indirect_bad(Ctx *c, uint64_t table, uint32_t len)
+{
+    desc_write(c->vq->desc, 0, &(Desc) { table, len,
+                                         VRING_DESC_F_INDIRECT });
+    avail_push(c, 0);
+    expect_broken(c);
+}
+
+static void test_ring_indirect_len_zero(void *obj, void *data,
+                                        QGuestAllocator *alloc)
+{
+    QVirtioBlk *blk = obj;
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    test_ring_indirect_bad(&c, c.buf + 4096, 0);
+    ctx_stop(&c);
+}
+
+static void test_ring_indirect_len_unaligned(void *obj, void *data,
+                                             QGuestAllocator *alloc)
+{
+    QVirtioBlk *blk = obj;
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    test_ring_indirect_bad(&c, c.buf + 4096, 40);
+    ctx_stop(&c);
+}
+
+static void test_ring_indirect_unmappable(void *obj, void *data,
+                                          QGuestAllocator *alloc)
+{
+    QVirtioBlk *blk = obj;
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    test_ring_indirect_bad(&c, UNMAPPABLE_ADDR, 48);
+    ctx_stop(&c);
+}
+
+/* A chain inside an indirect table that loops back on itself */
+static void test_ring_indirect_loop(void *obj, void *data,
+                                    QGuestAllocator *alloc)
+{
+    QVirtioBlk *blk = obj;
+    uint64_t table;
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    table = c.buf + 4096;
+    desc_write(table, 0, &(Desc) { read_header(&c), 16,
+                                   VRING_DESC_F_NEXT, 1 });
+    desc_write(table, 1, &(Desc) { c.buf + 64, 512,
+                                   VRING_DESC_F_NEXT | VRING_DESC_F_WRITE,
+                                   0 });
+    test_ring_indirect_bad(&c, table, 32);
+    ctx_stop(&c);
+}
+
+/* More buffers than a request may have (VIRTQUEUE_MAX_SIZE = 1024) */
+static void test_ring_too_many_segments(void *obj, void *data,
+                                        QGuestAllocator *alloc)
+{
+    const int n = 1100;
+    QVirtioBlk *blk = obj;
+    uint64_t table;
+    Ctx c = { 0 };
+    int i;
+
+    ctx_start(&c, blk->vdev, alloc);
+    table = guest_alloc(alloc, 16 * n);
+    desc_write(table, 0, &(Desc) { read_header(&c), 16,
+                                   VRING_DESC_F_NEXT, 1 });
+    for (i = 1; i < n; i++) {
+        desc_write(table, i, &(Desc) { c.buf + 64 + i, 1,
+                                       VRING_DESC_F_WRITE |
+                                       (i + 1 < n ? VRING_DESC_F_NEXT : 0),
+                                       i + 1 });
+    }
+    test_ring_indirect_bad(&c, table, 16 * n);
+    guest_free(alloc, table);
+    ctx_stop(&c);
+}
+
+static void test_ring_read_after_write(void *obj, void *data,
+                                       QGuestAllocator *alloc)
+{
+    QVirtioBlk *blk = obj;
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    chain_expect_broken(&c, (Desc[]) {
+        { header_write(&c, VIRTIO_BLK_T_OUT, 1), 16 },
+        { c.buf + 600, 1, VRING_DESC_F_WRITE },
+        { c.buf + 64, 512 },
+    }, 3);
+    ctx_stop(&c);
+}
+
+static void test_ring_zero_length(void *obj, void *data,
+                                  QGuestAllocator *alloc)
+{
+    QVirtioBlk *blk = obj;
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    chain_expect_broken(&c, (Desc[]) {
+        { read_header(&c), 16 },
+        { c.buf + 64, 0, VRING_DESC_F_WRITE },
+        { c.buf + 600, 1, VRING_DESC_F_WRITE },
+    }, 3);
+    ctx_stop(&c);
+}
+
+/*
+ * Memory that is not RAM can only be reached through QEMU's bounce buffer
+ * (4 KiB by default); a larger buffer there cannot be mapped at all.
+ */
+static void test_ring_unmappable_buffer(void *obj, void *data,
+                                        QGuestAllocator *alloc)
+{
+    QVirtioBlk *blk = obj;
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    chain_expect_broken(&c, (Desc[]) {
+        { read_header(&c), 16 },
+        { UNMAPPABLE_ADDR, 64 * 1024, VRING_DESC_F_WRITE },
+        { c.buf + 600, 1, VRING_DESC_F_WRITE },
+    }, 3);
+    ctx_stop(&c);
+}
+
+/* --- framing: the request must hold a header and a status byte -------- */
+
+static void test_frame_no_out(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioBlk *blk = obj;
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    chain_expect_broken(&c, (Desc[]) {
+        { c.buf + 64, 512, VRING_DESC_F_WRITE },
+        { c.buf + 600, 1, VRING_DESC_F_WRITE },
+    }, 2);
+    ctx_stop(&c);
+}
+
+static void test_frame_no_in(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioBlk *blk = obj;
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    chain_expect_broken(&c, (Desc[]) {
+        { header_write(&c, VIRTIO_BLK_T_OUT, 1), 16 },
+        { c.buf + 64, 512 },
+    }, 2);
+    ctx_stop(&c);
+}
+
+static void test_frame_short_header(void *obj, void *data,
+                                    QGuestAllocator *alloc)
+{
+    QVirtioBlk *blk = obj;
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    chain_expect_broken(&c, (Desc[]) {
+        { read_header(&c), 8 },
+        { c.buf + 8, 7 },
+        { c.buf + 600, 1, VRING_DESC_F_WRITE },
+    }, 3);
+    ctx_stop(&c);
+}
+
+static void test_frame_empty_status(void *obj, void *data,
+                                    QGuestAllocator *alloc)
+{
+    QVirtioBlk *blk = obj;
+    Ctx c = { 0 };
+
+    ctx_start(&c, blk->vdev, alloc);
+    chain_expect_broken(&c, (Desc[]) {
+        { read_header(&c), 16 },
+        { c.buf + 600, 0, VRING_DESC_F_WRITE },
+    }, 2);
+    ctx_stop(&c);
+}
+
+/* --- size beyond what the block layer takes: IOERR, not a crash ------- */
+
+/*
+ * 257 descriptors of 8 MiB each, all on the same guest buffer: 2 GiB of
+ * write data, more than BDRV_REQUEST_MAX_BYTES.
+ */
+static void test_range_too_large(void *obj, void *data,
+                                 QGuestAllocator *alloc)
+{
+    const int nbufs = 257;
+    const uint32_t buf_len = 8 * 1024 * 1024;
+    QVirtioBlk *blk = obj;
+    uint64_t table, big;
+    uint32_t head, len;
+    Ctx c = { 0 };
+    int i;
+
+    ctx_start(&c, blk->vdev, alloc);
+    big = guest_alloc(alloc, buf_len);
+    table = guest_alloc(alloc, 16 * (nbufs + 2));
+    desc_write(table, 0, &(Desc) { header_write(&c, VIRTIO_BLK_T_OUT, 0),
+                                   16, VRING_DESC_F_NEXT, 1 });
+    for (i = 1; i <= nbufs; i++) {
+        desc_write(table, i, &(Desc) { big, buf_len, VRING_DESC_F_NEXT,
+                                       i + 1 });
+    }
+    qtest_writeb(global_qtest, c.buf + 600, 0xff);
+    desc_write(table, nbufs + 1, &(Desc) { c.buf + 600, 1,
+                                           VRING_DESC_F_WRITE });
+    desc_write(c.vq->desc, 0, &(Desc) { table, 16 * (nbufs + 2),
+                                        VRING_DESC_F_INDIRECT });
+    avail_push(&c, 0);
+    g_assert_cmpint(outcome_wait(&c, &head, &len), ==, OUTCOME_USED);
+    g_assert_cmpuint(qtest_readb(global_qtest, c.buf + 600), ==,
+                     VIRTIO_BLK_S_IOERR);
+    disk_check(NULL);
+    guest_free(alloc, table);
+    guest_free(alloc, big);
+    ctx_stop(&c);
+}
+
+/* --- more sequential writes in one kick than one merge takes --------- */
+
+static void test_merge_many_writes(void *obj, void *data,
+                                   QGuestAllocator *alloc)
+{
+    const int n = 64;
+    QVirtioBlk *blk = obj;
+    g_autofree uint8_t *expect = g_malloc(DISK_SIZE);
+    g_autofree bool *seen = g_new0(bool, n);
+    uint64_t area;
+    uint32_t head, len;
+    Ctx c = { 0 };
+    int i;
+
+    ctx_start(&c, blk->vdev, alloc);
+    disk_pattern(expect);
+    area = guest_alloc(alloc, n * (64 + 4096));
+    for (i = 0; i < n; i++) {
+        uint64_t hdr = area + i * (64 + 4096);
+        uint8_t h[16];
+
+        stl_le_p(h, VIRTIO_BLK_T_OUT);
+        stl_le_p(h + 4, 0);
+        stq_le_p(h + 8, 200 + 8 * i);
+        qtest_bufwrite(global_qtest, hdr, h, sizeof(h));
+        memset(expect + (200 + 8 * i) * SECTOR_SIZE, 0x40 + i, 4096);
+        qtest_memset(global_qtest, hdr + 64, 0x40 + i, 4096);
+        qtest_writeb(global_qtest, hdr + 32, 0xff);
+        chain_write(c.vq->desc, 3 * i, (Desc[]) {
+            { hdr, 16 }, { hdr + 64, 4096 },
+            { hdr + 32, 1, VRING_DESC_F_WRITE },
+        }, 3);
+        qtest_writew(global_qtest,
+                     c.vq->avail + 4 + 2 * ((c.avail_idx + i) % c.vq->size),
+                     3 * i);
+    }
+    c.avail_idx += n;
+    qtest_writew(global_qtest, c.vq->avail + 2, c.avail_idx);
+    c.dev->bus->virtqueue_kick(c.dev, c.vq);
+
+    for (i = 0; i < n; i++) {
+        g_assert_cmpint(outcome_wait(&c, &head, &len), ==, OUTCOME_USED);
+        g_assert_cmpuint(head % 3, ==, 0);
+        g_assert_cmpuint(head / 3, <, n);
+        g_assert_false(seen[head / 3]);
+        seen[head / 3] = true;
+        g_assert_cmpuint(qtest_readb(global_qtest,
+                                     area + head / 3 * (64 + 4096) + 32),
+                         ==, VIRTIO_BLK_S_OK);
+    }
+    disk_check(expect);
+    guest_free(alloc, area);
+    ctx_stop(&c);
+}
+
+/*
+ * --- DMA into the device's own registers (CVE-2023-0330 class) -------
+ *
+ * A read whose data buffer is the device's own MMIO BAR makes the
+ * completion write into the registers: QEMU's re-entrancy guard must
+ * stop the device from being re-entered, and QEMU must live on.
+ */
+typedef enum Region {
+    REGION_ISR,
+    REGION_NOTIFY,
+} Region;
+
+static void test_reentrancy(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    const uint32_t offset[] = {
+        [REGION_ISR] = pdev->isr_cfg_offset,
+        [REGION_NOTIFY] = pdev->notify_cfg_offset,
+    };
+    uint64_t target;
+    gint64 start;
+    Ctx c = { 0 };
+
+    g_assert_false(pdev->bar.is_io);
+    ctx_start(&c, &pdev->vdev, alloc);
+    target = pdev->bar.addr + offset[GPOINTER_TO_UINT(data)];
+    chain_write(c.vq->desc, 0, (Desc[]) {
+        { read_header(&c), 16 },
+        { target, 512, VRING_DESC_F_WRITE },
+        { c.buf + 600, 1, VRING_DESC_F_WRITE },
+    }, 3);
+    avail_push(&c, 0);
+    /*
+     * The write may have reset the device or moved its queue, so no used
+     * element is owed: give the device a moment, whatever it does.
+     */
+    start = g_get_monotonic_time();
+    while (qtest_readw(global_qtest, c.vq->used + 2) == 0 &&
+           g_get_monotonic_time() - start < 1000 * 1000) {
+        g_usleep(1000);
+    }
+    /* whatever the registers now say, a reset brings the device back */
+    qvirtqueue_cleanup(c.dev->bus, c.vq, alloc);
+    qvirtio_start_device(c.dev);
+    ctx_start(&c, c.dev, alloc);
+    check_good_read(&c, 5);
+    disk_check(NULL);
+    ctx_stop(&c);
+}
+
+static void add_status_tests(const StatusCase *cases, int n,
+                             QOSTestFunc fn, QOSGraphTestOptions *opts)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        opts->arg = (void *)&cases[i];
+        qos_add_test(cases[i].name, "virtio-blk", fn, opts);
+    }
+}
+
+static void register_virtio_blk_hostile_test(void)
+{
+    static const struct {
+        const char *name;
+        QOSTestFunc fn;
+    } plain[] = {
+        { "ring/avail-idx-ahead", test_ring_avail_idx_ahead },
+        { "ring/head-out-of-range", test_ring_head_out_of_range },
+        { "ring/next-out-of-range", test_ring_next_out_of_range },
+        { "ring/loop", test_ring_loop },
+        { "ring/indirect-len-zero", test_ring_indirect_len_zero },
+        { "ring/indirect-len-unaligned", test_ring_indirect_len_unaligned },
+        { "ring/indirect-unmappable", test_ring_indirect_unmappable },
+        { "ring/indirect-loop", test_ring_indirect_loop },
+        { "ring/too-many-segments", test_ring_too_many_segments },
+        { "ring/read-after-write", test_ring_read_after_write },
+        { "ring/zero-length", test_ring_zero_length },
+        { "ring/unmappable-buffer", test_ring_unmappable_buffer },
+        { "frame/no-out", test_frame_no_out },
+        { "frame/no-in", test_frame_no_in },
+        { "frame/short-header", test_frame_short_header },
+        { "frame/empty-status", test_frame_empty_status },
+        { "range/too-large", test_range_too_large },
+        { "dwz/short-segment", test_dwz_short_segment },
+        { "dwz/write-zeroes-ok", test_dwz_write_zeroes_ok },
+        { "merge/64-sequential-writes", test_merge_many_writes },
+    };
+    QOSGraphTestOptions opts = {
+        .before = hostile_setup,
+    };
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(plain); i++) {
+        qos_add_test(plain[i].name, "virtio-blk", plain[i].fn, &opts);
+    }
+    add_status_tests(status_cases, ARRAY_SIZE(status_cases),
+                     test_status_case, &opts);
+    for (i = 0; i < ARRAY_SIZE(dwz_cases); i++) {
+        opts.arg = (void *)&dwz_cases[i];
+        qos_add_test(dwz_cases[i].name, "virtio-blk", test_dwz_case, &opts);
+    }
+
+    opts.arg = GUINT_TO_POINTER(1);
+    qos_add_test("get-id/1-byte", "virtio-blk", test_get_id, &opts);
+    opts.arg = GUINT_TO_POINTER(VIRTIO_BLK_ID_BYTES);
+    qos_add_test("get-id/20-bytes", "virtio-blk", test_get_id, &opts);
+    opts.arg = GUINT_TO_POINTER(64);
+    qos_add_test("get-id/64-bytes", "virtio-blk", test_get_id, &opts);
+
+    opts.arg = GUINT_TO_POINTER(REGION_ISR);
+    qos_add_test("reentrancy/dma-into-isr", "virtio-blk-pci",
+                 test_reentrancy, &opts);
+    opts.arg = GUINT_TO_POINTER(REGION_NOTIFY);
+    qos_add_test("reentrancy/dma-into-notify", "virtio-blk-pci",
+                 test_reentrancy, &opts);
+
+    opts.before = hostile_setup_ro;
+    add_status_tests(ro_cases, ARRAY_SIZE(ro_cases), test_ro_case, &opts);
+}
+
+libqos_init(register_virtio_blk_hostile_test);
