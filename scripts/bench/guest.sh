@@ -13,6 +13,8 @@
 #            allows O_DIRECT, else cache=writeback, which it says)
 #   POLL     default, or 0 for iothread poll-max-ns=0
 #
+# GUEST_RUNTIME sets the seconds per job (default 5).
+#
 # usage: guest.sh QEMU_BINARY BACKEND [POLL]
 set -euo pipefail
 
@@ -42,6 +44,7 @@ esac
 
 "$top/scripts/guest/build-guest.sh" "$top" >&2
 "$top/scripts/guest/boot.py" --qemu "$qemu" --guest "$top/build/guest" \
-    --log "$top/build/guest/bench.log" "${disk[@]}" "${poll_opt[@]}" --runtime 5 \
+    --log "$top/build/guest/bench.log" "${disk[@]}" "${poll_opt[@]}" \
+    --runtime "${GUEST_RUNTIME:-5}" \
     --job randread-qd1 --job randread-qd32 --job randread-qd128 \
     --job seqwrite-qd32 --job seqread64k-qd16

@@ -13,11 +13,18 @@ import subprocess
 import sys
 from collections import OrderedDict
 
-LOWER_IS_BETTER = ('per_req', 'lat', 'cpu', 'instr', 'alloc', 'free')
+LOWER_IS_BETTER = ('per_req', 'lat', 'cpu', 'instr', 'alloc', 'free', 'time')
+# Bookkeeping the scripts print, and coarse duplicates: not rows.
+HIDDEN = ('read_bytes', 'write_bytes', 'errors', 'requests', 'elapsed',
+          'kicks', 'status_ok', 'zero_fill_sites')
+
+
+def shown(metric):
+    return metric not in HIDDEN and not metric.endswith('_stat')
 
 
 def better(metric):
-    if metric.startswith('merges'):
+    if 'merged' in metric or metric.endswith('per_kick'):
         return 'higher'
     if any(word in metric for word in LOWER_IS_BETTER):
         return 'lower'
@@ -41,6 +48,8 @@ def load(data_dir, kind):
                 labels.append(label)
             if metric == 'accel':
                 meta['accel'].add(value)
+                continue
+            if not shown(metric):
                 continue
             rows.setdefault((cell, metric), {}).setdefault(label, []) \
                 .append(float(value))
@@ -82,13 +91,13 @@ def table(rows, units, labels, aa=False):
             continue
         ma, la, ha = summary(by_label[a])
         mb, lb, hb = summary(by_label[b])
-        ratio = mb / ma if ma else float('nan')
+        ratio = '{:.3f}'.format(mb / ma) if ma else '-'
         line = [cell, metric, units[(cell, metric)], better(metric),
                 '{} ({}-{})'.format(fmt(ma), fmt(la), fmt(ha)),
-                '{} ({}-{})'.format(fmt(mb), fmt(lb), fmt(hb)),
-                '{:.3f}'.format(ratio)]
+                '{} ({}-{})'.format(fmt(mb), fmt(lb), fmt(hb)), ratio]
         if aa:
-            line.append('ok' if 0.95 <= ratio <= 1.05 else
+            line.append('-' if not ma else
+                        'ok' if 0.95 <= mb / ma <= 1.05 else
                         '**outside 0.95..1.05**')
         out.append('| ' + ' | '.join(line) + ' |')
     return '\n'.join(out)
@@ -112,7 +121,7 @@ def plot(rows, units, labels, out_dir):
               if all(label in v for label in labels)]
     if not panels:
         return
-    cols = 4
+    cols = 6
     nrows = (len(panels) + cols - 1) // cols
     dat = os.path.join(out_dir, 'benchmarks.dat')
     script = ['set terminal pngcairo size {},{} font ",8"'.format(

@@ -34,12 +34,14 @@ else
     reps=${REPS:-5} docs=$top/docs
 fi
 
-# name|command; {build} is the build directory, {qemu} its system emulator
+# name|command; {build} is the build directory, {qemu} its system emulator.
+# A name ending in "=" marks an exact measurement (callgrind on a run with
+# no timing in it), which runs in the first repetition only.
 cells=(
     "p1-read|$here/p1.sh {build} read"
     "p1-write|$here/p1.sh {build} write"
-    "p1-read-instr|$here/p1.sh {build} read --callgrind"
-    "p1-write-instr|$here/p1.sh {build} write --callgrind"
+    "p1-read-instr=|$here/p1.sh {build} read --callgrind"
+    "p1-write-instr=|$here/p1.sh {build} write --callgrind"
 )
 for w in randread-qd1 randread-qd32 seqwrite-qd32 randrw-qd32; do
     for backend in null shm; do
@@ -53,7 +55,7 @@ cells+=("p2-callgrind-randread-qd32-null|$here/p2.sh {qemu} randread-qd32 null -
 for backend in null shm; do
     for poll in default 0; do
         [ -n "${QUICK:-}" ] && { [ $backend = shm ] || [ $poll = 0 ]; } && continue
-        cells+=("guest-$backend-poll-$poll|$here/guest.sh {qemu} $backend $poll")
+        cells+=("guest-$backend-poll-$poll|env GUEST_RUNTIME=3 $here/guest.sh {qemu} $backend $poll")
     done
 done
 
@@ -62,16 +64,22 @@ if [ -n "${ONLY:-}" ]; then
     for i in "${!cells[@]}"; do
         [[ ${cells[$i]%%|*} =~ $ONLY ]] || unset "cells[$i]"
     done
+    cells=("${cells[@]}")
 fi
 
 tsv=$out/$kind.tsv.tmp
 : > "$tsv"
-ncells=$((${#cells[@]} * reps * 2))
+nexact=$(printf '%s\n' "${cells[@]}" | grep -c '^[^|]*=|' || true)
+ncells=$(( (${#cells[@]} * reps - nexact * (reps - 1)) * 2 ))
 i=0
 start=$SECONDS
 for rep in $(seq 1 "$reps"); do
     for cell in "${cells[@]}"; do
         name=${cell%%|*}
+        if [ "${name%=}" != "$name" ]; then
+            [ "$rep" = 1 ] || continue
+            name=${name%=}
+        fi
         for b in 0 1; do
             i=$((i + 1))
             cmd=${cell#*|}
@@ -110,7 +118,8 @@ mv "$tsv" "$out/$kind.tsv"
     echo "reps	$reps"
     echo "seconds	$((SECONDS - start))"
     for cell in "${cells[@]}"; do
-        echo "cell	${cell%%|*}	${cell#*|}" | sed "s|$top/||g"
+        name=${cell%%|*}
+        echo "cell	${name%=}	${cell#*|}" | sed "s|$top/||g"
     done
 } > "$out/$kind.meta"
 
