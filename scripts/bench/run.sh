@@ -52,11 +52,13 @@ done
 cells+=("p2-callgrind-randread-qd32-null|$here/p2.sh {qemu} randread-qd32 null --callgrind")
 [ -n "${QUICK:-}" ] ||
     cells+=("p2-callgrind-seqwrite-qd32-null|$here/p2.sh {qemu} seqwrite-qd32 null --callgrind")
-for backend in null shm; do
-    for poll in default 0; do
-        [ -n "${QUICK:-}" ] && { [ $backend = shm ] || [ $poll = 0 ]; } && continue
-        cells+=("guest-$backend-poll-$poll|env GUEST_RUNTIME=3 $here/guest.sh {qemu} $backend $poll")
-    done
+# P3: the guest on null-co, P4: on a raw file in /dev/shm, P5: both with
+# iothread poll-max-ns=0 (no busy polling).
+guest_cells=("p3-guest-null|null default" "p4-guest-shm|shm default"
+             "p5-guest-null-poll0|null 0" "p5-guest-shm-poll0|shm 0")
+for g in "${guest_cells[@]}"; do
+    [ -n "${QUICK:-}" ] && [ "${g%%|*}" != p3-guest-null ] && continue
+    cells+=("${g%%|*}|env GUEST_RUNTIME=3 $here/guest.sh {qemu} ${g#*|}")
 done
 
 if [ -n "${ONLY:-}" ]; then
