@@ -16,7 +16,7 @@ from collections import OrderedDict
 LOWER_IS_BETTER = ('per_req', 'lat', 'cpu', 'instr', 'alloc', 'free', 'time')
 # Bookkeeping the scripts print, and coarse duplicates: not rows.
 HIDDEN = ('read_bytes', 'write_bytes', 'errors', 'requests', 'elapsed',
-          'kicks', 'status_ok', 'zero_fill_sites')
+          'kicks', 'status_ok', 'zero_fill_sites', 'callgrind_n')
 
 
 def shown(metric):
