@@ -57,11 +57,22 @@ typedef struct Request {
     uint32_t in_bytes;          /* bytes of device-writable descriptors */
     Seg segs[MAX_DATA_DESCS + 4];
     int nsegs;
-    bool indirect;
+    unsigned layout;            /* LAYOUT_* */
     QVRingIndirectDesc *indirect_table;
     uint32_t head;
+    uint8_t want_status;        /* VIRTIO_BLK_S_OK unless a fault says */
     bool done;
 } Request;
+
+/* How a request is laid out in descriptors; random where not given. */
+enum {
+    LAYOUT_INDIRECT = 1,        /* in an indirect table */
+    /*
+     * Header in the first data descriptor of a write, status in the last
+     * one of a read: the device cuts them off those descriptors.
+     */
+    LAYOUT_SHARE_EDGES = 2,
+};
 
 typedef struct Batch {
     Request reqs[MAX_BATCH];
@@ -84,7 +95,7 @@ static void model_disk_destroy(void *opaque)
     qos_invalidate_command_line();
 }
 
-static void *model_setup(GString *cmd_line, void *arg)
+static void model_disk_create(void)
 {
     int fd;
 
@@ -95,7 +106,11 @@ static void *model_setup(GString *cmd_line, void *arg)
     close(fd);
     disk->data = g_malloc0(DISK_SIZE);
     g_test_queue_destroy(model_disk_destroy, disk);
+}
 
+static void *model_setup(GString *cmd_line, void *arg)
+{
+    model_disk_create();
     g_string_append_printf(cmd_line,
                            " -drive if=none,id=drive0,file=%s,"
                            "format=raw,auto-read-only=off ", disk->path);
@@ -179,8 +194,9 @@ static void add_split_segs(Request *r, uint64_t addr, uint32_t len,
  */
 static void request_build_segs(QGuestAllocator *alloc, Request *r)
 {
-    uint32_t pad1 = rand_range(0, 1) ? 0 : rand_range(1, 63);
-    uint32_t pad2 = rand_range(0, 1) ? 0 : rand_range(1, 63);
+    bool share = r->layout & LAYOUT_SHARE_EDGES;
+    uint32_t pad1 = share || rand_range(0, 1) ? 0 : rand_range(1, 63);
+    uint32_t pad2 = share || rand_range(0, 1) ? 0 : rand_range(1, 63);
     uint64_t hdr, data, status;
     bool is_write = r->type == VIRTIO_BLK_T_OUT;
     bool has_data = r->nbytes > 0;
@@ -208,7 +224,7 @@ static void request_build_segs(QGuestAllocator *alloc, Request *r)
 
     r->nsegs = 0;
     r->in_bytes = 0;
-    if (is_write && pad1 == 0 && rand_range(0, 3) == 0) {
+    if (is_write && pad1 == 0 && (share || rand_range(0, 3) == 0)) {
         /* header and the first bytes of data in one descriptor */
         uint32_t first = rand_range(1, r->nbytes);
 
@@ -226,7 +242,8 @@ static void request_build_segs(QGuestAllocator *alloc, Request *r)
         }
     }
 
-    if (!is_write && has_data && pad2 == 0 && rand_range(0, 3) == 0) {
+    if (!is_write && has_data && pad2 == 0 &&
+        (share || rand_range(0, 3) == 0)) {
         /* status byte shares the last data descriptor */
         g_assert_true(r->segs[r->nsegs - 1].device_writes);
         r->segs[r->nsegs - 1].len++;
@@ -238,7 +255,7 @@ static void request_build_segs(QGuestAllocator *alloc, Request *r)
 
 static uint32_t request_ring_descs(Request *r)
 {
-    return r->indirect ? 1 : r->nsegs;
+    return r->layout & LAYOUT_INDIRECT ? 1 : r->nsegs;
 }
 
 static void request_publish(QVirtioDevice *dev, QGuestAllocator *alloc,
@@ -246,7 +263,7 @@ static void request_publish(QVirtioDevice *dev, QGuestAllocator *alloc,
 {
     int i;
 
-    if (r->indirect) {
+    if (r->layout & LAYOUT_INDIRECT) {
         r->indirect_table = qvring_indirect_desc_setup(global_qtest, dev,
                                                        alloc, r->nsegs);
         for (i = 0; i < r->nsegs; i++) {
@@ -330,8 +347,9 @@ static void request_check(Request *r)
     uint32_t i;
 
     g_assert_cmpuint(qtest_readb(global_qtest, r->status_addr), ==,
-                     VIRTIO_BLK_S_OK);
-    if (r->type != VIRTIO_BLK_T_IN) {
+                     r->want_status);
+    /* an ignored read error leaves the buffer as it was */
+    if (r->type != VIRTIO_BLK_T_IN || !r->data) {
         return;
     }
     got = g_malloc(r->nbytes);
@@ -346,7 +364,10 @@ static void request_check(Request *r)
     }
 }
 
-/* Each head of the batch must come back exactly once, complete and OK. */
+/*
+ * Each head of the batch must come back exactly once, complete, with the
+ * status it is owed.
+ */
 static void batch_wait(QVirtioDevice *dev, QVirtQueue *vq, Batch *b)
 {
     gint64 start = g_get_monotonic_time();
@@ -364,7 +385,9 @@ static void batch_wait(QVirtioDevice *dev, QVirtQueue *vq, Batch *b)
         g_assert_false(r->done);
         r->done = true;
         /* the device wrote every device-writable byte of the chain */
-        g_assert_cmpuint(len, ==, r->in_bytes);
+        if (r->want_status == VIRTIO_BLK_S_OK) {
+            g_assert_cmpuint(len, ==, r->in_bytes);
+        }
         request_check(r);
         remaining--;
     }
@@ -421,7 +444,7 @@ static bool batch_conflicts(Batch *b, uint32_t type, uint64_t sector,
  */
 static bool batch_add(QVirtioDevice *dev, QGuestAllocator *alloc,
                       QVirtQueue *vq, Batch *b, uint32_t type,
-                      uint64_t sector, uint32_t nbytes, bool indirect)
+                      uint64_t sector, uint32_t nbytes, unsigned layout)
 {
     Request *r = &b->reqs[b->nreqs];
     uint64_t offset = sector * SECTOR_SIZE;
@@ -432,7 +455,8 @@ static bool batch_add(QVirtioDevice *dev, QGuestAllocator *alloc,
         return false;
     }
 
-    *r = (Request) { .type = type, .sector = sector, .nbytes = nbytes };
+    *r = (Request) { .type = type, .sector = sector, .nbytes = nbytes,
+                     .layout = layout };
     if (type == VIRTIO_BLK_T_OUT) {
         uint32_t i;
 
@@ -447,7 +471,9 @@ static bool batch_add(QVirtioDevice *dev, QGuestAllocator *alloc,
     request_build_segs(alloc, r);
 
     /* Direct chains share the ring; past its size, go indirect. */
-    r->indirect = indirect || b->ndescs + r->nsegs > vq->size;
+    if (b->ndescs + r->nsegs > vq->size) {
+        r->layout |= LAYOUT_INDIRECT;
+    }
     request_publish(dev, alloc, vq, r);
     b->ndescs += request_ring_descs(r);
     b->nbytes += nbytes;
@@ -484,7 +510,7 @@ static void model_random_io(QVirtioDevice *dev, QGuestAllocator *alloc,
             uint32_t type = rand_range(0, 1) ? VIRTIO_BLK_T_OUT
                                              : VIRTIO_BLK_T_IN;
             uint64_t sector = rand_range(0, disk_sectors - nsectors);
-            bool indirect = rand_range(0, 2) == 0;
+            unsigned layout = rand_range(0, 2) ? 0 : LAYOUT_INDIRECT;
 
             if (rand_range(0, 31) == 0) {
                 type = VIRTIO_BLK_T_FLUSH;
@@ -497,7 +523,7 @@ static void model_random_io(QVirtioDevice *dev, QGuestAllocator *alloc,
                 sector = prev->sector + prev->nbytes / SECTOR_SIZE;
             }
             if (!batch_add(dev, alloc, vq, b, type, sector,
-                           nsectors * SECTOR_SIZE, indirect)) {
+                           nsectors * SECTOR_SIZE, layout)) {
                 break;
             }
             done++;
@@ -515,7 +541,7 @@ static void model_read_back(QVirtioDevice *dev, QGuestAllocator *alloc,
 
     while (sector < DISK_SIZE / SECTOR_SIZE) {
         if (!batch_add(dev, alloc, vq, b, VIRTIO_BLK_T_IN, sector,
-                       MAX_REQ_SECTORS * SECTOR_SIZE, false)) {
+                       MAX_REQ_SECTORS * SECTOR_SIZE, 0)) {
             batch_run(dev, alloc, vq, b);
             continue;
         }
@@ -560,6 +586,319 @@ static void test_model_rw_pci(void *obj, void *data, QGuestAllocator *alloc)
     model_rw(&pdev->vdev, alloc);
 }
 
+/*
+ * --- injected I/O errors -------------------------------------------------
+ *
+ * blkdebug fails the requests of one batch with EIO or ENOSPC, and the
+ * drive's error policy (rerror for reads, werror for writes and flushes)
+ * decides: "report" completes them with IOERR, "ignore" with OK (nothing
+ * written), "stop" stops the VM with BLOCK_IO_ERROR and holds them until
+ * `cont` resubmits them, and "enospc" stops on ENOSPC and reports EIO.
+ * Either way every request completes exactly once, and the disk ends up
+ * holding exactly what completed. The failing requests share descriptors
+ * between header or status and data, so a held request that is not given
+ * back its buffers whole is parsed wrongly when it is resubmitted.
+ */
+#define FAULT_SECTOR        4096
+#define FAULT_REQ_SECTORS   8
+#define FAULT_MERGED_REQS   8
+
+typedef struct FaultCase {
+    const char *op;             /* "read", "write" or "flush" */
+    int err;
+    const char *policy;
+    int nreqs;                  /* sequential requests in one kick */
+    bool migrate;               /* migrate while the requests are held */
+    bool iothread;
+} FaultCase;
+
+static const char *fault_error_action(const FaultCase *fc)
+{
+    if (!strcmp(fc->policy, "enospc")) {
+        return fc->err == ENOSPC ? "stop" : "report";
+    }
+    return fc->policy;
+}
+
+/* The machine without the drive, for a migration target. */
+static char *fault_machine_cmdline;
+
+static void fault_cmdline_free(void *opaque)
+{
+    g_free(fault_machine_cmdline);
+    fault_machine_cmdline = NULL;
+}
+
+static void *fault_setup(GString *cmd_line, void *arg)
+{
+    const FaultCase *fc = arg;
+    const char *event = !strcmp(fc->op, "flush") ? "flush_to_disk"
+                        : !strcmp(fc->op, "read") ? "read_aio" : "write_aio";
+    /* a held request must succeed when `cont` resubmits it */
+    bool once = !strcmp(fault_error_action(fc), "stop");
+    /*
+     * Reads and writes fail only where they cover FAULT_SECTOR (realize
+     * reads sector 0 for the geometry); a flush has no sector.
+     */
+    g_autofree char *sector = !strcmp(fc->op, "flush") ? g_strdup("") :
+        g_strdup_printf("file.inject-error.0.sector=%d,", FAULT_SECTOR);
+
+    if (fc->iothread) {
+        g_string_append(cmd_line, " -object iothread,id=iothread0 ");
+    }
+    fault_machine_cmdline = g_strdup(cmd_line->str);
+    g_test_queue_destroy(fault_cmdline_free, NULL);
+    model_disk_create();
+    g_string_append_printf(cmd_line,
+                           " -drive if=none,id=drive0,format=raw,"
+                           "auto-read-only=off,%s=%s,file.driver=blkdebug,"
+                           "file.image.filename=%s,"
+                           "file.inject-error.0.event=%s,"
+                           "file.inject-error.0.iotype=%s,"
+                           "file.inject-error.0.errno=%d,%s"
+                           "file.inject-error.0.once=%s ",
+                           !strcmp(fc->op, "read") ? "rerror" : "werror",
+                           fc->policy, disk->path, event, fc->op, fc->err,
+                           sector, once ? "on" : "off");
+    return arg;
+}
+
+/* Queue the requests the fault will hit; returns the batch's type. */
+static uint32_t fault_batch_add(QVirtioDevice *dev, QGuestAllocator *alloc,
+                                QVirtQueue *vq, Batch *b,
+                                const FaultCase *fc)
+{
+    uint32_t type = !strcmp(fc->op, "read") ? VIRTIO_BLK_T_IN
+                    : !strcmp(fc->op, "write") ? VIRTIO_BLK_T_OUT
+                    : VIRTIO_BLK_T_FLUSH;
+    uint32_t nbytes = type == VIRTIO_BLK_T_FLUSH ? 0
+                      : FAULT_REQ_SECTORS * SECTOR_SIZE;
+    int i;
+
+    for (i = 0; i < fc->nreqs; i++) {
+        g_assert_true(batch_add(dev, alloc, vq, b, type,
+                                FAULT_SECTOR + i * FAULT_REQ_SECTORS,
+                                nbytes, LAYOUT_SHARE_EDGES));
+    }
+    return type;
+}
+
+/* What a failed batch owes the guest, and what the model must forget. */
+static void fault_batch_expect_failed(Batch *b, const uint8_t *before,
+                                      bool report)
+{
+    int i;
+
+    for (i = 0; i < b->nreqs; i++) {
+        Request *r = &b->reqs[i];
+
+        r->want_status = report ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+        if (r->type == VIRTIO_BLK_T_IN) {
+            g_free(r->data);
+            r->data = NULL;
+        }
+    }
+    /* a failed write left the disk as it was */
+    memcpy(disk->data + FAULT_SECTOR * SECTOR_SIZE, before,
+           FAULT_MERGED_REQS * FAULT_REQ_SECTORS * SECTOR_SIZE);
+}
+
+static void fault_check_event(const FaultCase *fc)
+{
+    QDict *ev = qtest_qmp_eventwait_ref(global_qtest, "BLOCK_IO_ERROR");
+    QDict *data = qdict_get_qdict(ev, "data");
+
+    g_assert_cmpstr(qdict_get_str(data, "action"), ==,
+                    fault_error_action(fc));
+    g_assert_cmpstr(qdict_get_str(data, "operation"), ==,
+                    !strcmp(fc->op, "read") ? "read" : "write");
+    /* present when the policy can stop the VM (query-block's io-status) */
+    if (strcmp(fc->policy, "report") && strcmp(fc->policy, "ignore")) {
+        g_assert_cmpint(qdict_get_bool(data, "nospace"), ==,
+                        fc->err == ENOSPC);
+    }
+    qobject_unref(ev);
+}
+
+static void query_migrate_wait(QTestState *qts)
+{
+    gint64 start = g_get_monotonic_time();
+
+    for (;;) {
+        QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
+        QDict *ret = qdict_get_qdict(rsp, "return");
+        const char *status = qdict_get_try_str(ret, "status");
+        bool done = status && !strcmp(status, "completed");
+
+        g_assert_false(status && !strcmp(status, "failed"));
+        qobject_unref(rsp);
+        if (done) {
+            return;
+        }
+        g_assert_cmpint(g_get_monotonic_time() - start, <=, TIMEOUT_US);
+        g_usleep(10 * 1000);
+    }
+}
+
+/*
+ * Move the stopped VM, with the requests it holds, to a new QEMU through
+ * a migration file; the new QEMU becomes global_qtest.
+ */
+static QTestState *fault_migrate(void)
+{
+    g_autofree char *path = g_strdup_printf("%s/migration", g_get_tmp_dir());
+    g_autofree char *uri = g_strdup_printf("file:%s.%d", path, getpid());
+    QTestState *src = global_qtest;
+    QTestState *dst;
+
+    qtest_qmp_assert_success(src, "{ 'execute': 'migrate',"
+                             "  'arguments': { 'uri': %s } }", uri);
+    query_migrate_wait(src);
+    dst = qtest_initf("%s -drive if=none,id=drive0,format=raw,"
+                      "auto-read-only=off,file=%s -incoming defer",
+                      fault_machine_cmdline, disk->path);
+    qtest_qmp_assert_success(dst, "{ 'execute': 'migrate-incoming',"
+                             "  'arguments': { 'uri': %s } }", uri);
+    query_migrate_wait(dst);
+    unlink(uri + strlen("file:"));
+    global_qtest = dst;
+    return src;
+}
+
+static void fault_run(QVirtioDevice *dev, QGuestAllocator *alloc,
+                      const FaultCase *fc)
+{
+    const size_t span = FAULT_MERGED_REQS * FAULT_REQ_SECTORS * SECTOR_SIZE;
+    g_autofree uint8_t *before = NULL;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    QVirtQueue *vq = model_start_device(dev, alloc);
+    const char *action = fault_error_action(fc);
+    QTestState *src = NULL;
+    uint32_t type;
+    int i;
+
+    /* data to read back, and a write for the flush to flush */
+    for (i = 0; i < FAULT_MERGED_REQS; i++) {
+        g_assert_true(batch_add(dev, alloc, vq, b, VIRTIO_BLK_T_OUT,
+                                FAULT_SECTOR + i * FAULT_REQ_SECTORS,
+                                FAULT_REQ_SECTORS * SECTOR_SIZE, 0));
+    }
+    if (strcmp(fc->op, "write")) {
+        batch_run(dev, alloc, vq, b);
+    } else {
+        /* the writes to fault are these, with the disk still empty */
+        batch_free(alloc, vq, b);
+        memset(disk->data + FAULT_SECTOR * SECTOR_SIZE, 0, span);
+    }
+    before = g_memdup2(disk->data + FAULT_SECTOR * SECTOR_SIZE, span);
+
+    type = fault_batch_add(dev, alloc, vq, b, fc);
+    batch_kick(dev, vq, b);
+    fault_check_event(fc);
+    if (!strcmp(action, "stop")) {
+        qtest_qmp_eventwait(global_qtest, "STOP");
+        /* held, not completed, while the VM is stopped */
+        g_usleep(100 * 1000);
+        g_assert_cmpuint(qtest_readw(global_qtest, vq->used + 2), ==,
+                         vq->last_used_idx);
+        if (fc->migrate) {
+            src = fault_migrate();
+        }
+        qtest_qmp_assert_success(global_qtest, "{ 'execute': 'cont' }");
+    } else {
+        fault_batch_expect_failed(b, before, !strcmp(action, "report"));
+    }
+    batch_wait(dev, vq, b);
+    /* no second completion of anything */
+    g_usleep(100 * 1000);
+    g_assert_cmpuint(qtest_readw(global_qtest, vq->used + 2), ==,
+                     vq->last_used_idx);
+
+    if (src) {
+        /* the guest lives on in the target; the source keeps its rings */
+        qtest_quit(global_qtest);
+        global_qtest = src;
+        model_check_image();
+        return;
+    }
+    batch_free(alloc, vq, b);
+    /* reads would fault again unless the error happened just once */
+    if (type != VIRTIO_BLK_T_IN || !strcmp(action, "stop")) {
+        model_read_back(dev, alloc, vq);
+    }
+    model_check_image();
+    qvirtqueue_cleanup(dev->bus, vq, alloc);
+}
+
+static void test_fault_pci(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+
+    fault_run(&pdev->vdev, alloc, data);
+}
+
+/*
+ * Every op x errno x policy, merged and single where that means anything;
+ * on virtio-blk-pci, as the virtio-blk node holds as many tests as qgraph
+ * can walk.
+ */
+static void register_fault_tests(void)
+{
+    static const char *const ops[] = { "read", "write", "flush" };
+    static const char *const policies[] = {
+        "stop", "report", "ignore", "enospc",
+    };
+    static const int errs[] = { EIO, ENOSPC };
+    QOSGraphTestOptions opts = {
+        .before = fault_setup,
+    };
+    FaultCase *fc;
+    char *name;
+    int o, p, e, n;
+
+    for (o = 0; o < ARRAY_SIZE(ops); o++) {
+        for (p = 0; p < ARRAY_SIZE(policies); p++) {
+            /* rerror has no enospc policy */
+            if (!strcmp(ops[o], "read") && !strcmp(policies[p], "enospc")) {
+                continue;
+            }
+            for (e = 0; e < ARRAY_SIZE(errs); e++) {
+                for (n = 1; n <= FAULT_MERGED_REQS;
+                     n += FAULT_MERGED_REQS - 1) {
+                    if (!strcmp(ops[o], "flush") && n > 1) {
+                        break;
+                    }
+                    fc = g_new(FaultCase, 1);
+                    *fc = (FaultCase) { ops[o], errs[e], policies[p], n };
+                    name = g_strdup_printf("fault/%s-%s-%s%s", ops[o],
+                                           errs[e] == EIO ? "eio" : "enospc",
+                                           policies[p],
+                                           n > 1 ? "-merged" : "");
+                    opts.arg = fc;
+                    qos_add_test(name, "virtio-blk-pci", test_fault_pci,
+                                 &opts);
+                    g_free(name);
+                }
+            }
+        }
+    }
+
+    /* a held merged write, with an iothread, and across migration */
+    opts.edge.extra_device_opts = "iothread=iothread0";
+    fc = g_new(FaultCase, 1);
+    *fc = (FaultCase) { "write", EIO, "stop", FAULT_MERGED_REQS,
+                        .iothread = true };
+    opts.arg = fc;
+    qos_add_test("fault/write-eio-stop-merged-iothread", "virtio-blk-pci",
+                 test_fault_pci, &opts);
+    opts.edge.extra_device_opts = NULL;
+    fc = g_new(FaultCase, 1);
+    *fc = (FaultCase) { "write", EIO, "stop", FAULT_MERGED_REQS, true };
+    opts.arg = fc;
+    qos_add_test("fault/write-eio-stop-merged-migrate", "virtio-blk-pci",
+                 test_fault_pci, &opts);
+}
+
 static void register_virtio_blk_model_test(void)
 {
     QOSGraphTestOptions opts = {
@@ -572,6 +911,8 @@ static void register_virtio_blk_model_test(void)
     opts.edge.extra_device_opts = "iothread=iothread0";
     qos_add_test("model-rw-iothread", "virtio-blk-pci", test_model_rw_pci,
                  &opts);
+
+    register_fault_tests();
 }
 
 libqos_init(register_virtio_blk_model_test);
