@@ -27,7 +27,7 @@ export CCACHE_BASEDIR := $(TOP)
 export CCACHE_NOHASHDIR := 1
 
 .PHONY: all fork stock assemble check check-stock series check-series \
-	export reset-src clean distclean run bench
+	export reset-src clean distclean run bench fuzz
 
 all: fork
 
@@ -82,6 +82,14 @@ run: fork
 # QUICK=1 for a smoke run, AA=1 to measure stock against stock (noise).
 bench: fork stock
 	QUICK="$(QUICK)" AA="$(AA)" scripts/bench/run.sh $(TOP)
+
+# Fuzz virtio-blk with QEMU's libFuzzer targets (clang, ASan, UBSan) on
+# stock and on the fork, SECONDS per target and build; BUILDS= and
+# TARGETS= pick a subset. SECONDS goes as an argument: bash keeps its own
+# SECONDS variable in the environment.
+SECONDS ?= 60
+fuzz: assemble $(B)/stock/src/.stamp
+	scripts/fuzz.sh $(TOP) $(SECONDS)
 
 # --- the patch series -------------------------------------------------------
 

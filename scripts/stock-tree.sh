@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Unpack stock QEMU into DIR: the pristine base plus the `fork:` patches of
 # patches/series that are pure build glue (they only make the base build
-# on Debian 12), so that stock and fork differ by the fork's code alone.
+# on Debian 12) and the `tests/qtest/fuzz:` patches (the fuzz harness, so
+# that `make fuzz` drives both builds alike), so that stock and fork
+# differ by the fork's code alone.
 #
 # usage: stock-tree.sh TOP TARBALL DIR
 set -euo pipefail
@@ -12,7 +14,8 @@ mkdir -p "$dir.tmp"
 tar -xf "$tarball" -C "$dir.tmp" --strip-components=1
 grep -v '^#' "$top/patches/series" | while read -r name files; do
     [ -n "$name" ] || continue
-    if grep -q '^Subject: \[PATCH\] fork: ' "$top/patches/$name"; then
+    if grep -Eq '^Subject: \[PATCH\] (fork|tests/qtest/fuzz): ' \
+            "$top/patches/$name"; then
         if grep -q '^diff --git' "$top/patches/$name"; then
             patch -s -d "$dir.tmp" -p1 < "$top/patches/$name"
         fi
