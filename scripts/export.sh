@@ -26,15 +26,22 @@ cd "$src"
 
 mapfile -t own < <(git diff --name-only --diff-filter=A base HEAD -- "${OWN_DIRS[@]}")
 
+# Has build/src ever held blob $1 as file $2 (an earlier export, say)?
+known_blob() {
+    git log --all --reflog --no-abbrev --format= --raw -- "$2" |
+        awk '{ print $4 }' | grep -qx "$1"
+}
+
 # Copy the own files out, but never over an edit made in this repository
-# since the last assembly (the file then differs from its `assembled` one).
+# since the last assembly (the file then holds what build/src never had).
 for f in "${own[@]}"; do
     in_src=$(blob "HEAD:$f")
     assembled=$(blob "assembled:$f")
     here=
     [ -f "$top/$f" ] && here=$(git hash-object "$top/$f")
     [ "$here" = "$in_src" ] && continue
-    if [ -n "$here" ] && [ "$here" != "$assembled" ]; then
+    if [ -n "$here" ] && [ "$here" != "$assembled" ] &&
+       ! known_blob "$here" "$f"; then
         [ "$in_src" = "$assembled" ] && continue
         die "$f was changed both here and in build/src"
     fi

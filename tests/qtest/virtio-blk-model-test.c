@@ -8,7 +8,9 @@
  * with data, buffers at odd guest addresses. Sequential runs make the
  * device merge requests. Every read is checked byte by byte against an
  * in-memory model of the disk, and at the end the disk is read back
- * whole, through the device and from the image file.
+ * whole, through the device and from the image file. Lifecycle events
+ * (reset, unplug, resize, iothread changes) hit the device with requests
+ * in flight, and multiqueue devices serve batches on all queues at once.
  *
  * Copyright (c) 2026 The QEMU fork authors
  *
@@ -20,6 +22,7 @@
 #include "libqtest-single.h"
 #include "qemu/bswap.h"
 #include "qemu/module.h"
+#include "qobject/qjson.h"
 #include "standard-headers/linux/virtio_blk.h"
 #include "standard-headers/linux/virtio_ring.h"
 #include "libqos/qgraph.h"
@@ -31,12 +34,14 @@
 #define MAX_BATCH           16
 #define MAX_BATCH_BYTES     (8 * 1024 * 1024)
 #define MAX_DATA_DESCS      64
+#define MAX_REDRAWS         8
 #define NUM_REQUESTS        2000
 #define TIMEOUT_US          (30 * 1000 * 1000)
 
 typedef struct ModelDisk {
     char *path;
     uint8_t *data;              /* what the disk must contain */
+    uint64_t size;
 } ModelDisk;
 
 /* One buffer of a request as the driver lays it out in a descriptor */
@@ -81,39 +86,62 @@ typedef struct Batch {
     uint64_t nbytes;
 } Batch;
 
-static ModelDisk *disk;
+static ModelDisk *disk;         /* of drive0 */
+static ModelDisk *disk1;        /* of drive1, for a hot-plugged device */
 
 static void model_disk_destroy(void *opaque)
 {
-    ModelDisk *m = opaque;
+    ModelDisk **pm = opaque;
+    ModelDisk *m = *pm;
 
     unlink(m->path);
     g_free(m->path);
     g_free(m->data);
     g_free(m);
-    disk = NULL;
+    *pm = NULL;
     qos_invalidate_command_line();
 }
 
-static void model_disk_create(void)
+/* A zeroed image of @size bytes, and its model, in *@pm until the test ends */
+static void model_disk_create(ModelDisk **pm, uint64_t size)
 {
+    ModelDisk *m = g_new0(ModelDisk, 1);
     int fd;
 
-    disk = g_new0(ModelDisk, 1);
-    fd = g_file_open_tmp("qtest.XXXXXX", &disk->path, NULL);
+    fd = g_file_open_tmp("qtest.XXXXXX", &m->path, NULL);
     g_assert_cmpint(fd, >=, 0);
-    g_assert_cmpint(ftruncate(fd, DISK_SIZE), ==, 0);
+    g_assert_cmpint(ftruncate(fd, size), ==, 0);
     close(fd);
-    disk->data = g_malloc0(DISK_SIZE);
-    g_test_queue_destroy(model_disk_destroy, disk);
+    m->data = g_malloc0(size);
+    m->size = size;
+    *pm = m;
+    g_test_queue_destroy(model_disk_destroy, pm);
+}
+
+/* The image grew to @size bytes (block_resize): zeros past the old end */
+static void model_disk_resize(ModelDisk *m, uint64_t size)
+{
+    m->data = g_realloc(m->data, size);
+    if (size > m->size) {
+        memset(m->data + m->size, 0, size - m->size);
+    }
+    m->size = size;
+}
+
+/* A raw drive @id on the image of @m, with more -drive options in @opts */
+static void model_drive_append(GString *cmd_line, const char *id,
+                               ModelDisk *m, const char *opts)
+{
+    g_string_append_printf(cmd_line,
+                           " -drive if=none,id=%s,file=%s,"
+                           "format=raw,auto-read-only=off%s ",
+                           id, m->path, opts);
 }
 
 static void *model_setup(GString *cmd_line, void *arg)
 {
-    model_disk_create();
-    g_string_append_printf(cmd_line,
-                           " -drive if=none,id=drive0,file=%s,"
-                           "format=raw,auto-read-only=off ", disk->path);
+    model_disk_create(&disk, DISK_SIZE);
+    model_drive_append(cmd_line, "drive0", disk, "");
     if (arg) {
         g_string_append_printf(cmd_line, " -object iothread,id=%s ",
                                (char *)arg);
@@ -121,23 +149,30 @@ static void *model_setup(GString *cmd_line, void *arg)
     return arg;
 }
 
-static QVirtQueue *model_start_device(QVirtioDevice *dev,
-                                      QGuestAllocator *alloc)
+/* Set up the first @nvqs virtqueues of a device that serves @m */
+static void model_start_device(QVirtioDevice *dev, QGuestAllocator *alloc,
+                               ModelDisk *m, QVirtQueue **vqs, int nvqs)
 {
     uint64_t features = qvirtio_get_features(dev);
-    QVirtQueue *vq;
+    int i;
 
     g_assert_cmphex(features & (1ull << VIRTIO_RING_F_INDIRECT_DESC), !=, 0);
     features &= ~(QVIRTIO_F_BAD_FEATURE |
                   (1ull << VIRTIO_RING_F_EVENT_IDX) |
                   (1ull << VIRTIO_BLK_F_SCSI));
     qvirtio_set_features(dev, features);
-    g_assert_cmpuint(qvirtio_config_readq(dev, 0), ==,
-                     DISK_SIZE / SECTOR_SIZE);
+    g_assert_cmpuint(qvirtio_config_readq(dev, 0), ==, m->size / SECTOR_SIZE);
+    if (nvqs > 1) {
+        g_assert_cmphex(features & (1ull << VIRTIO_BLK_F_MQ), !=, 0);
+        g_assert_cmpuint(qvirtio_config_readw(dev,
+                             offsetof(struct virtio_blk_config, num_queues)),
+                         ==, nvqs);
+    }
 
-    vq = qvirtqueue_setup(dev, alloc, 0);
+    for (i = 0; i < nvqs; i++) {
+        vqs[i] = qvirtqueue_setup(dev, alloc, i);
+    }
     qvirtio_set_driver_ok(dev);
-    return vq;
 }
 
 static uint32_t rand_range(uint32_t lo, uint32_t hi_inclusive)
@@ -365,32 +400,62 @@ static void request_check(Request *r)
 }
 
 /*
- * Each head of the batch must come back exactly once, complete, with the
- * status it is owed.
+ * A head the device used must be one of the batch, used for the first
+ * time, complete, with the status it is owed.
  */
+static void batch_complete(Batch *b, uint32_t head, uint32_t len)
+{
+    Request *r = batch_find(b, head);
+
+    g_assert_nonnull(r);
+    g_assert_false(r->done);
+    r->done = true;
+    /* the device wrote every device-writable byte of the chain */
+    if (r->want_status == VIRTIO_BLK_S_OK) {
+        g_assert_cmpuint(len, ==, r->in_bytes);
+    }
+    request_check(r);
+}
+
+/* Each head of the batch must come back exactly once. */
 static void batch_wait(QVirtioDevice *dev, QVirtQueue *vq, Batch *b)
 {
     gint64 start = g_get_monotonic_time();
     int remaining = b->nreqs;
     uint32_t head, len;
-    Request *r;
 
     while (remaining) {
         if (!used_ring_pop(vq, &head, &len)) {
             g_assert_cmpint(g_get_monotonic_time() - start, <=, TIMEOUT_US);
             continue;
         }
-        r = batch_find(b, head);
-        g_assert_nonnull(r);
-        g_assert_false(r->done);
-        r->done = true;
-        /* the device wrote every device-writable byte of the chain */
-        if (r->want_status == VIRTIO_BLK_S_OK) {
-            g_assert_cmpuint(len, ==, r->in_bytes);
-        }
-        request_check(r);
+        batch_complete(b, head, len);
         remaining--;
     }
+}
+
+/*
+ * What the device used of the batch so far, where it may never use the
+ * rest (it was reset or unplugged). Returns how many heads it used.
+ */
+static int batch_collect(QVirtQueue *vq, Batch *b)
+{
+    uint32_t head, len;
+    int n = 0;
+
+    while (used_ring_pop(vq, &head, &len)) {
+        batch_complete(b, head, len);
+        n++;
+    }
+    return n;
+}
+
+/* Nothing (more) is used on @vq for a while. */
+static void vq_check_quiet(QVirtQueue *vq)
+{
+    g_usleep(100 * 1000);
+    g_assert_cmpuint(qtest_readw(global_qtest, vq->used + 2), ==,
+                     vq->last_used_idx);
 }
 
 static void batch_free(QGuestAllocator *alloc, QVirtQueue *vq, Batch *b)
@@ -443,7 +508,7 @@ static bool batch_conflicts(Batch *b, uint32_t type, uint64_t sector,
  * queues nothing) when it would not fit in the batch.
  */
 static bool batch_add(QVirtioDevice *dev, QGuestAllocator *alloc,
-                      QVirtQueue *vq, Batch *b, uint32_t type,
+                      QVirtQueue *vq, ModelDisk *m, Batch *b, uint32_t type,
                       uint64_t sector, uint32_t nbytes, unsigned layout)
 {
     Request *r = &b->reqs[b->nreqs];
@@ -464,9 +529,9 @@ static bool batch_add(QVirtioDevice *dev, QGuestAllocator *alloc,
         for (i = 0; i < nbytes; i += 4) {
             stl_he_p(r->data + i, g_test_rand_int());
         }
-        memcpy(disk->data + offset, r->data, nbytes);
+        memcpy(m->data + offset, r->data, nbytes);
     } else if (type == VIRTIO_BLK_T_IN) {
-        r->data = g_memdup2(disk->data + offset, nbytes);
+        r->data = g_memdup2(m->data + offset, nbytes);
     }
     request_build_segs(alloc, r);
 
@@ -489,59 +554,110 @@ static void batch_run(QVirtioDevice *dev, QGuestAllocator *alloc,
     batch_free(alloc, vq, b);
 }
 
-/*
- * Random reads, writes and flushes in random batches; a third of them
- * continue where the previous request of the batch ended, in the same
- * direction, which is what the device merges.
- */
-static void model_random_io(QVirtioDevice *dev, QGuestAllocator *alloc,
-                            QVirtQueue *vq, int nreqs)
+/* Would the request conflict with one of any of the @nround batches? */
+static bool round_conflicts(Batch *round, int nround, uint32_t type,
+                            uint64_t sector, uint32_t nbytes)
 {
-    const uint64_t disk_sectors = DISK_SIZE / SECTOR_SIZE;
-    g_autofree Batch *b = g_new0(Batch, 1);
-    int done = 0;
+    int i;
 
-    while (done < nreqs) {
-        int batch_size = rand_range(1, MAX_BATCH);
+    for (i = 0; i < nround; i++) {
+        if (batch_conflicts(&round[i], type, sector, nbytes)) {
+            return true;
+        }
+    }
+    return false;
+}
 
-        while (b->nreqs < batch_size && done < nreqs) {
-            Request *prev = b->nreqs ? &b->reqs[b->nreqs - 1] : NULL;
-            uint32_t nsectors = rand_sectors();
-            uint32_t type = rand_range(0, 1) ? VIRTIO_BLK_T_OUT
-                                             : VIRTIO_BLK_T_IN;
-            uint64_t sector = rand_range(0, disk_sectors - nsectors);
-            unsigned layout = rand_range(0, 2) ? 0 : LAYOUT_INDIRECT;
+/*
+ * Add up to @nreqs random reads, writes and flushes to @b, one of the
+ * @nround batches of a round; a third of them continue where the
+ * previous request of the batch ended, in the same direction, which is
+ * what the device merges. A request that conflicts with one of any batch
+ * of the round is drawn again, MAX_REDRAWS times in all at most. Returns
+ * how many requests it added.
+ */
+static int batch_fill_random(QVirtioDevice *dev, QGuestAllocator *alloc,
+                             QVirtQueue *vq, ModelDisk *m, Batch *round,
+                             int nround, Batch *b, int nreqs)
+{
+    const uint64_t disk_sectors = m->size / SECTOR_SIZE;
+    int added = 0, redraws = 0;
 
-            if (rand_range(0, 31) == 0) {
-                type = VIRTIO_BLK_T_FLUSH;
-                sector = 0;
-                nsectors = 0;
-            } else if (prev && prev->nbytes && rand_range(0, 2) == 0 &&
-                       prev->sector + prev->nbytes / SECTOR_SIZE + nsectors
-                       <= disk_sectors) {
-                type = prev->type;
-                sector = prev->sector + prev->nbytes / SECTOR_SIZE;
-            }
-            if (!batch_add(dev, alloc, vq, b, type, sector,
-                           nsectors * SECTOR_SIZE, layout)) {
+    while (added < nreqs) {
+        Request *prev = b->nreqs ? &b->reqs[b->nreqs - 1] : NULL;
+        uint32_t nsectors = rand_sectors();
+        uint32_t type = rand_range(0, 1) ? VIRTIO_BLK_T_OUT
+                                         : VIRTIO_BLK_T_IN;
+        uint64_t sector = rand_range(0, disk_sectors - nsectors);
+        unsigned layout = rand_range(0, 2) ? 0 : LAYOUT_INDIRECT;
+
+        if (rand_range(0, 31) == 0) {
+            type = VIRTIO_BLK_T_FLUSH;
+            sector = 0;
+            nsectors = 0;
+        } else if (prev && prev->nbytes && rand_range(0, 2) == 0 &&
+                   prev->sector + prev->nbytes / SECTOR_SIZE + nsectors
+                   <= disk_sectors) {
+            type = prev->type;
+            sector = prev->sector + prev->nbytes / SECTOR_SIZE;
+        }
+        if (round_conflicts(round, nround, type, sector,
+                            nsectors * SECTOR_SIZE)) {
+            if (++redraws > MAX_REDRAWS) {
                 break;
             }
-            done++;
+            continue;
         }
-        batch_run(dev, alloc, vq, b);
+        if (!batch_add(dev, alloc, vq, m, b, type, sector,
+                       nsectors * SECTOR_SIZE, layout)) {
+            break;
+        }
+        added++;
+    }
+    return added;
+}
+
+/*
+ * @nreqs random requests in rounds of random batches, one batch per
+ * queue: a round kicks all its batches, so that they are in flight at
+ * once, then waits for them all.
+ */
+static void model_random_io(QVirtioDevice *dev, QGuestAllocator *alloc,
+                            ModelDisk *m, QVirtQueue **vqs, int nvqs,
+                            int nreqs)
+{
+    g_autofree Batch *round = g_new0(Batch, nvqs);
+    int done = 0;
+    int q;
+
+    while (done < nreqs) {
+        for (q = 0; q < nvqs && done < nreqs; q++) {
+            done += batch_fill_random(dev, alloc, vqs[q], m, round, nvqs,
+                                      &round[q],
+                                      MIN(rand_range(1, MAX_BATCH),
+                                          nreqs - done));
+        }
+        for (q = 0; q < nvqs; q++) {
+            batch_kick(dev, vqs[q], &round[q]);
+        }
+        for (q = 0; q < nvqs; q++) {
+            batch_wait(dev, vqs[q], &round[q]);
+            batch_free(alloc, vqs[q], &round[q]);
+        }
     }
 }
 
 /* Read the whole disk back through the device, 1 MiB per request. */
 static void model_read_back(QVirtioDevice *dev, QGuestAllocator *alloc,
-                            QVirtQueue *vq)
+                            ModelDisk *m, QVirtQueue *vq)
 {
     g_autofree Batch *b = g_new0(Batch, 1);
     uint64_t sector = 0;
 
-    while (sector < DISK_SIZE / SECTOR_SIZE) {
-        if (!batch_add(dev, alloc, vq, b, VIRTIO_BLK_T_IN, sector,
-                       MAX_REQ_SECTORS * SECTOR_SIZE, 0)) {
+    while (sector < m->size / SECTOR_SIZE) {
+        if (!batch_add(dev, alloc, vq, m, b, VIRTIO_BLK_T_IN, sector,
+                       MIN(MAX_REQ_SECTORS, m->size / SECTOR_SIZE - sector)
+                       * SECTOR_SIZE, 0)) {
             batch_run(dev, alloc, vq, b);
             continue;
         }
@@ -551,23 +667,32 @@ static void model_read_back(QVirtioDevice *dev, QGuestAllocator *alloc,
 }
 
 /* The image file must hold exactly the model: nothing lost, nothing extra. */
-static void model_check_image(void)
+static void model_check_image(ModelDisk *m)
 {
     g_autofree uint8_t *file = NULL;
     gsize len;
 
-    g_assert_true(g_file_get_contents(disk->path, (char **)&file, &len, NULL));
-    g_assert_cmpuint(len, ==, DISK_SIZE);
-    g_assert_true(memcmp(file, disk->data, DISK_SIZE) == 0);
+    g_assert_true(g_file_get_contents(m->path, (char **)&file, &len, NULL));
+    g_assert_cmpuint(len, ==, m->size);
+    g_assert_true(memcmp(file, m->data, m->size) == 0);
+}
+
+/* Random I/O, then the whole disk back through the device and the file */
+static void model_exercise(QVirtioDevice *dev, QGuestAllocator *alloc,
+                           ModelDisk *m, QVirtQueue **vqs, int nvqs,
+                           int nreqs)
+{
+    model_random_io(dev, alloc, m, vqs, nvqs, nreqs);
+    model_read_back(dev, alloc, m, vqs[0]);
+    model_check_image(m);
 }
 
 static void model_rw(QVirtioDevice *dev, QGuestAllocator *alloc)
 {
-    QVirtQueue *vq = model_start_device(dev, alloc);
+    QVirtQueue *vq;
 
-    model_random_io(dev, alloc, vq, NUM_REQUESTS);
-    model_read_back(dev, alloc, vq);
-    model_check_image();
+    model_start_device(dev, alloc, disk, &vq, 1);
+    model_exercise(dev, alloc, disk, &vq, 1, NUM_REQUESTS);
     qvirtqueue_cleanup(dev->bus, vq, alloc);
 }
 
@@ -648,7 +773,7 @@ static void *fault_setup(GString *cmd_line, void *arg)
     }
     fault_machine_cmdline = g_strdup(cmd_line->str);
     g_test_queue_destroy(fault_cmdline_free, NULL);
-    model_disk_create();
+    model_disk_create(&disk, DISK_SIZE);
     g_string_append_printf(cmd_line,
                            " -drive if=none,id=drive0,format=raw,"
                            "auto-read-only=off,%s=%s,file.driver=blkdebug,"
@@ -676,7 +801,7 @@ static uint32_t fault_batch_add(QVirtioDevice *dev, QGuestAllocator *alloc,
     int i;
 
     for (i = 0; i < fc->nreqs; i++) {
-        g_assert_true(batch_add(dev, alloc, vq, b, type,
+        g_assert_true(batch_add(dev, alloc, vq, disk, b, type,
                                 FAULT_SECTOR + i * FAULT_REQ_SECTORS,
                                 nbytes, LAYOUT_SHARE_EDGES));
     }
@@ -771,15 +896,17 @@ static void fault_run(QVirtioDevice *dev, QGuestAllocator *alloc,
     const size_t span = FAULT_MERGED_REQS * FAULT_REQ_SECTORS * SECTOR_SIZE;
     g_autofree uint8_t *before = NULL;
     g_autofree Batch *b = g_new0(Batch, 1);
-    QVirtQueue *vq = model_start_device(dev, alloc);
     const char *action = fault_error_action(fc);
     QTestState *src = NULL;
+    QVirtQueue *vq;
     uint32_t type;
     int i;
 
+    model_start_device(dev, alloc, disk, &vq, 1);
+
     /* data to read back, and a write for the flush to flush */
     for (i = 0; i < FAULT_MERGED_REQS; i++) {
-        g_assert_true(batch_add(dev, alloc, vq, b, VIRTIO_BLK_T_OUT,
+        g_assert_true(batch_add(dev, alloc, vq, disk, b, VIRTIO_BLK_T_OUT,
                                 FAULT_SECTOR + i * FAULT_REQ_SECTORS,
                                 FAULT_REQ_SECTORS * SECTOR_SIZE, 0));
     }
@@ -798,9 +925,7 @@ static void fault_run(QVirtioDevice *dev, QGuestAllocator *alloc,
     if (!strcmp(action, "stop")) {
         qtest_qmp_eventwait(global_qtest, "STOP");
         /* held, not completed, while the VM is stopped */
-        g_usleep(100 * 1000);
-        g_assert_cmpuint(qtest_readw(global_qtest, vq->used + 2), ==,
-                         vq->last_used_idx);
+        vq_check_quiet(vq);
         if (fc->migrate) {
             src = fault_migrate();
         }
@@ -810,23 +935,21 @@ static void fault_run(QVirtioDevice *dev, QGuestAllocator *alloc,
     }
     batch_wait(dev, vq, b);
     /* no second completion of anything */
-    g_usleep(100 * 1000);
-    g_assert_cmpuint(qtest_readw(global_qtest, vq->used + 2), ==,
-                     vq->last_used_idx);
+    vq_check_quiet(vq);
 
     if (src) {
         /* the guest lives on in the target; the source keeps its rings */
         qtest_quit(global_qtest);
         global_qtest = src;
-        model_check_image();
+        model_check_image(disk);
         return;
     }
     batch_free(alloc, vq, b);
     /* reads would fault again unless the error happened just once */
     if (type != VIRTIO_BLK_T_IN || !strcmp(action, "stop")) {
-        model_read_back(dev, alloc, vq);
+        model_read_back(dev, alloc, disk, vq);
     }
-    model_check_image();
+    model_check_image(disk);
     qvirtqueue_cleanup(dev->bus, vq, alloc);
 }
 
@@ -899,6 +1022,348 @@ static void register_fault_tests(void)
                  test_fault_pci, &opts);
 }
 
+/*
+ * --- lifecycle events under I/O ------------------------------------------
+ *
+ * A batch is in flight when a system reset, an unplug, a resize or a
+ * refused AioContext change hits the device. To have it in flight for
+ * sure, block_set_io_throttle limits the drive to one request per
+ * second: under qtest, throttling measures time in QEMU_CLOCK_VIRTUAL,
+ * which moves only when a test steps it, so all reads and writes but the
+ * first stay queued in the throttle group until something drains the
+ * drive (draining ignores the limits; so does lifting them). Whatever
+ * the event, no head may complete twice and what completes must be
+ * right; the drain executes the held writes, so the image must then hold
+ * exactly the model; and the device, where it is still there, must serve
+ * random I/O again.
+ */
+#define LC_DISK_SIZE        (4 * 1024 * 1024)
+#define LC_GROWTH           (2 * 1024 * 1024)
+#define LC_NUM_REQUESTS     40
+#define LC_NUM_QUEUES       4
+#define LC_SLOT_HP          0x06        /* a hotplug slot of the pc machine */
+
+/*
+ * drive0 (node disk0) for the device of the qos graph and drive1 for one
+ * a test hot-plugs, and two iothreads; @arg is the iothread a hot-plugged
+ * device gets, or NULL.
+ */
+static void *lifecycle_setup(GString *cmd_line, void *arg)
+{
+    g_string_append(cmd_line, " -object iothread,id=iothread0"
+                    " -object iothread,id=iothread1 ");
+    model_disk_create(&disk, LC_DISK_SIZE);
+    model_drive_append(cmd_line, "drive0", disk, ",node-name=disk0");
+    model_disk_create(&disk1, LC_DISK_SIZE);
+    model_drive_append(cmd_line, "drive1", disk1, "");
+    return arg;
+}
+
+/* The VirtIODevice inside virtio-blk-pci device @id */
+static char *lifecycle_vdev_path(const char *id)
+{
+    return g_strdup_printf("/machine/peripheral/%s/virtio-backend", id);
+}
+
+/* Limit the drive of device @id to @iops requests per second, 0: none */
+static void lifecycle_throttle(const char *id, int iops)
+{
+    g_autofree char *path = lifecycle_vdev_path(id);
+
+    qtest_qmp_assert_success(global_qtest,
+                             "{ 'execute': 'block_set_io_throttle',"
+                             "  'arguments': { 'id': %s, 'iops': %d,"
+                             "    'iops_rd': 0, 'iops_wr': 0, 'bps': 0,"
+                             "    'bps_rd': 0, 'bps_wr': 0 } }",
+                             path, iops);
+}
+
+/*
+ * Wait until device @id took all of @b off @vq, then check that it still
+ * holds them all but the one throttling may have let through (what the
+ * device took and has not used yet is "inuse").
+ */
+static void lifecycle_check_held(const char *id, QVirtQueue *vq, Batch *b)
+{
+    g_autofree char *path = lifecycle_vdev_path(id);
+    uint16_t avail = qtest_readw(global_qtest, vq->avail + 2);
+    gint64 start = g_get_monotonic_time();
+    QDict *st;
+
+    for (;;) {
+        st = qtest_qmp_assert_success_ref(global_qtest,
+                 "{ 'execute': 'x-query-virtio-queue-status',"
+                 "  'arguments': { 'path': %s, 'queue': %d } }",
+                 path, vq->index);
+        if (qdict_get_int(st, "last-avail-idx") == avail) {
+            break;
+        }
+        qobject_unref(st);
+        g_assert_cmpint(g_get_monotonic_time() - start, <=, TIMEOUT_US);
+        g_usleep(1000);
+    }
+    g_assert_cmpint(qdict_get_int(st, "inuse"), >=, b->nreqs - 1);
+    qobject_unref(st);
+}
+
+/*
+ * Throttle device @id and kick a batch into @vq that it holds: writes,
+ * every fourth request a read, with gaps between them so that the device
+ * cannot merge them.
+ */
+static void lifecycle_kick_held(QVirtioDevice *dev, QGuestAllocator *alloc,
+                                QVirtQueue *vq, ModelDisk *m, Batch *b,
+                                const char *id)
+{
+    const uint64_t stride = m->size / SECTOR_SIZE / MAX_BATCH;
+    int i;
+
+    for (i = 0; i < MAX_BATCH; i++) {
+        uint32_t type = i % 4 == 3 ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT;
+        uint64_t sector = i * stride + rand_range(0, stride / 2 - 1);
+        uint32_t nsectors = rand_range(1, stride / 2);
+        unsigned layout = rand_range(0, 2) ? 0 : LAYOUT_INDIRECT;
+
+        g_assert_true(batch_add(dev, alloc, vq, m, b, type, sector,
+                                nsectors * SECTOR_SIZE, layout));
+    }
+    lifecycle_throttle(id, 1);
+    batch_kick(dev, vq, b);
+    lifecycle_check_held(id, vq, b);
+}
+
+/*
+ * Hot-plug virtio-blk-pci drv1 on drive1 in the hotplug slot, with the
+ * properties in @props, and start it up to feature negotiation.
+ */
+static QVirtioPCIDevice *lifecycle_plug(QPCIBus *bus, QDict *props)
+{
+    QVirtioPCIDevice *dev;
+
+    qdict_put_str(props, "id", "drv1");
+    qdict_put_str(props, "drive", "drive1");
+    qdict_put_str(props, "addr", stringify(LC_SLOT_HP) ".0");
+    qtest_qmp_device_add_qdict(bus->qts, "virtio-blk-pci", props);
+    qobject_unref(props);
+
+    dev = virtio_pci_new(bus, &(QPCIAddress) {
+                                  .devfn = QPCI_DEVFN(LC_SLOT_HP, 0) });
+    g_assert_nonnull(dev);
+    g_assert_cmpint(dev->vdev.device_type, ==, VIRTIO_ID_BLOCK);
+    qvirtio_pci_device_enable(dev);
+    qvirtio_start_device(&dev->vdev);
+    return dev;
+}
+
+static void test_lifecycle_reset(void *obj, void *data,
+                                 QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    QVirtioDevice *dev = &pdev->vdev;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    QVirtQueue *vq;
+
+    model_start_device(dev, alloc, disk, &vq, 1);
+    model_random_io(dev, alloc, disk, &vq, 1, LC_NUM_REQUESTS);
+    lifecycle_kick_held(dev, alloc, vq, disk, b, "drv0");
+
+    qtest_qmp_assert_success(global_qtest, "{ 'execute': 'system_reset' }");
+    qtest_qmp_eventwait(global_qtest, "RESET");
+    /* the reset drained the drive; some heads may be in the used ring */
+    g_test_message("%d of %d heads used before the reset",
+                   batch_collect(vq, b), b->nreqs);
+    vq_check_quiet(vq);
+    model_check_image(disk);
+    batch_free(alloc, vq, b);
+    qvirtqueue_cleanup(dev->bus, vq, alloc);
+
+    /* BARs and bus mastering went with the reset: start from scratch */
+    qvirtio_pci_device_enable(pdev);
+    qvirtio_start_device(dev);
+    model_start_device(dev, alloc, disk, &vq, 1);
+    lifecycle_throttle("drv0", 0);
+    model_exercise(dev, alloc, disk, &vq, 1, LC_NUM_REQUESTS);
+    qvirtqueue_cleanup(dev->bus, vq, alloc);
+}
+
+static void test_lifecycle_device_del(void *obj, void *data,
+                                      QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    const char *iothread = data;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    QDict *props = qdict_new();
+    QVirtioPCIDevice *hp;
+    QVirtQueue *vq;
+
+    if (pdev->pdev->bus->not_hotpluggable) {
+        qobject_unref(props);
+        g_test_skip("pci bus does not support hotplug");
+        return;
+    }
+    if (iothread) {
+        qdict_put_str(props, "iothread", iothread);
+    }
+    hp = lifecycle_plug(pdev->pdev->bus, props);
+    model_start_device(&hp->vdev, alloc, disk1, &vq, 1);
+    model_random_io(&hp->vdev, alloc, disk1, &vq, 1, LC_NUM_REQUESTS);
+    lifecycle_kick_held(&hp->vdev, alloc, vq, disk1, b, "drv1");
+
+    /* as an ACPI guest does it, until DEVICE_DELETED */
+    qpci_unplug_acpi_device_test(global_qtest, "drv1", LC_SLOT_HP);
+    /* unrealize drained the drive; some heads may be in the used ring */
+    g_test_message("%d of %d heads used before the unplug",
+                   batch_collect(vq, b), b->nreqs);
+    model_check_image(disk1);
+    batch_free(alloc, vq, b);
+    qvirtqueue_cleanup(hp->vdev.bus, vq, alloc);
+    qos_object_destroy((QOSGraphObject *)hp);
+}
+
+static void test_lifecycle_resize(void *obj, void *data,
+                                  QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    QVirtioDevice *dev = &pdev->vdev;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    QVirtQueue *vq;
+
+    model_start_device(dev, alloc, disk, &vq, 1);
+    model_random_io(dev, alloc, disk, &vq, 1, LC_NUM_REQUESTS);
+    lifecycle_kick_held(dev, alloc, vq, disk, b, "drv0");
+
+    /* block_resize drains the node, so the batch completes */
+    qtest_qmp_assert_success(global_qtest,
+                             "{ 'execute': 'block_resize',"
+                             "  'arguments': { 'node-name': 'disk0',"
+                             "                 'size': %d } }",
+                             LC_DISK_SIZE + LC_GROWTH);
+    batch_wait(dev, vq, b);
+    vq_check_quiet(vq);
+    batch_free(alloc, vq, b);
+    model_disk_resize(disk, LC_DISK_SIZE + LC_GROWTH);
+    model_check_image(disk);
+    g_assert_cmpuint(qvirtio_config_readq(dev, 0), ==,
+                     disk->size / SECTOR_SIZE);
+
+    /* all of the disk, the new end too */
+    lifecycle_throttle("drv0", 0);
+    model_exercise(dev, alloc, disk, &vq, 1, LC_NUM_REQUESTS);
+    qvirtqueue_cleanup(dev->bus, vq, alloc);
+}
+
+/*
+ * The device's BlockBackend refuses to leave the AioContext of its
+ * iothread, even when forced, and refuses before it drains anything.
+ */
+static void test_lifecycle_set_iothread(void *obj, void *data,
+                                        QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    QVirtioDevice *dev = &pdev->vdev;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    QVirtQueue *vq;
+    QDict *rsp, *err;
+
+    model_start_device(dev, alloc, disk, &vq, 1);
+    model_random_io(dev, alloc, disk, &vq, 1, LC_NUM_REQUESTS);
+    lifecycle_kick_held(dev, alloc, vq, disk, b, "drv0");
+
+    rsp = qtest_qmp(global_qtest,
+                    "{ 'execute': 'x-blockdev-set-iothread',"
+                    "  'arguments': { 'node-name': 'disk0',"
+                    "                 'iothread': 'iothread1',"
+                    "                 'force': true } }");
+    err = qdict_get_qdict(rsp, "error");
+    g_assert_nonnull(err);
+    g_assert_cmpstr(qdict_get_str(err, "class"), ==, "GenericError");
+    g_assert_cmpstr(qdict_get_str(err, "desc"), ==,
+                    "Cannot change iothread of active block backend");
+    qobject_unref(rsp);
+    lifecycle_check_held("drv0", vq, b);
+
+    /* lifting the limit drains the drive */
+    lifecycle_throttle("drv0", 0);
+    batch_wait(dev, vq, b);
+    vq_check_quiet(vq);
+    batch_free(alloc, vq, b);
+    model_check_image(disk);
+    model_exercise(dev, alloc, disk, &vq, 1, LC_NUM_REQUESTS);
+    qvirtqueue_cleanup(dev->bus, vq, alloc);
+}
+
+/*
+ * Random I/O in flight on all queues of a device whose queues two
+ * iothreads share, then an unplug with a batch held on the last queue.
+ */
+static void test_lifecycle_vq_mapping(void *obj, void *data,
+                                      QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    QVirtQueue *vqs[LC_NUM_QUEUES];
+    QVirtioPCIDevice *hp;
+    QVirtioDevice *dev;
+    int i;
+
+    if (pdev->pdev->bus->not_hotpluggable) {
+        g_test_skip("pci bus does not support hotplug");
+        return;
+    }
+    hp = lifecycle_plug(pdev->pdev->bus, qdict_from_jsonf_nofail(
+                            "{ 'num-queues': %d,"
+                            "  'iothread-vq-mapping': ["
+                            "    { 'iothread': 'iothread0' },"
+                            "    { 'iothread': 'iothread1' } ] }",
+                            LC_NUM_QUEUES));
+    dev = &hp->vdev;
+    model_start_device(dev, alloc, disk1, vqs, LC_NUM_QUEUES);
+    model_exercise(dev, alloc, disk1, vqs, LC_NUM_QUEUES, 2 * LC_NUM_REQUESTS);
+
+    lifecycle_kick_held(dev, alloc, vqs[LC_NUM_QUEUES - 1], disk1, b,
+                        "drv1");
+    qpci_unplug_acpi_device_test(global_qtest, "drv1", LC_SLOT_HP);
+    g_test_message("%d of %d heads used before the unplug",
+                   batch_collect(vqs[LC_NUM_QUEUES - 1], b), b->nreqs);
+    model_check_image(disk1);
+    batch_free(alloc, vqs[LC_NUM_QUEUES - 1], b);
+    for (i = 0; i < LC_NUM_QUEUES; i++) {
+        qvirtqueue_cleanup(dev->bus, vqs[i], alloc);
+    }
+    qos_object_destroy((QOSGraphObject *)hp);
+}
+
+/*
+ * Without and with an iothread for the device of the qos graph and, as
+ * the test's argument, for the one it hot-plugs.
+ */
+static void register_lifecycle_tests(void)
+{
+    QOSGraphTestOptions opts = {
+        .before = lifecycle_setup,
+    };
+
+    qos_add_test("lifecycle/system-reset-in-flight", "virtio-blk-pci",
+                 test_lifecycle_reset, &opts);
+    qos_add_test("lifecycle/device-del-in-flight", "virtio-blk-pci",
+                 test_lifecycle_device_del, &opts);
+    qos_add_test("lifecycle/block-resize-under-load", "virtio-blk-pci",
+                 test_lifecycle_resize, &opts);
+    qos_add_test("lifecycle/iothread-vq-mapping", "virtio-blk-pci",
+                 test_lifecycle_vq_mapping, &opts);
+
+    opts.arg = (void *)"iothread0";
+    opts.edge.extra_device_opts = "iothread=iothread0";
+    qos_add_test("lifecycle/system-reset-in-flight-iothread",
+                 "virtio-blk-pci", test_lifecycle_reset, &opts);
+    qos_add_test("lifecycle/device-del-in-flight-iothread",
+                 "virtio-blk-pci", test_lifecycle_device_del, &opts);
+    qos_add_test("lifecycle/block-resize-under-load-iothread",
+                 "virtio-blk-pci", test_lifecycle_resize, &opts);
+    qos_add_test("lifecycle/set-iothread-refused", "virtio-blk-pci",
+                 test_lifecycle_set_iothread, &opts);
+}
+
 static void register_virtio_blk_model_test(void)
 {
     QOSGraphTestOptions opts = {
@@ -913,6 +1378,7 @@ static void register_virtio_blk_model_test(void)
                  &opts);
 
     register_fault_tests();
+    register_lifecycle_tests();
 }
 
 libqos_init(register_virtio_blk_model_test);
