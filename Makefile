@@ -27,7 +27,7 @@ export CCACHE_BASEDIR := $(TOP)
 export CCACHE_NOHASHDIR := 1
 
 .PHONY: all fork stock assemble check check-stock series check-series \
-	export reset-src clean distclean run bench fuzz
+	export reset-src clean distclean run bench fuzz asan check-asan
 
 all: fork
 
@@ -70,6 +70,20 @@ check: fork
 # The same suites on stock, for the rule "the fork passes what stock passes".
 check-stock: fork stock
 	scripts/check.sh $(TOP) stock
+
+# The fork with AddressSanitizer and UBSan; any sanitizer report fails a
+# test. Frame pointers keep the reports' stacks whole.
+ASAN_TARGETS := $(STOCK_TARGETS) tests/qtest/qos-test
+
+$(B)/asan/config.status: scripts/qemu-configure.sh | $(B)/.src-assembled
+	scripts/qemu-configure.sh $(B)/src $(B)/asan --enable-asan --enable-ubsan \
+		--extra-cflags=-fno-omit-frame-pointer
+
+asan: $(B)/.src-assembled $(B)/asan/config.status
+	$(NINJA) -C $(B)/asan $(ASAN_TARGETS)
+
+check-asan: asan
+	scripts/check.sh $(TOP) asan
 
 # --- running and measuring ------------------------------------------------
 
@@ -114,7 +128,7 @@ reset-src:
 	$(MAKE) assemble
 
 clean:
-	rm -rf $(B)/fork $(B)/stock $(B)/series $(B)/check-series
+	rm -rf $(B)/fork $(B)/stock $(B)/asan $(B)/series $(B)/check-series
 
 distclean:
 	rm -rf $(B)

@@ -12,10 +12,14 @@
 # other choice would differ between stock and fork and flip on the first
 # meson.build change, recompiling everything.
 #
-# usage: qemu-configure.sh SRC BUILDDIR
+# Flags after BUILDDIR are added to configure's (e.g. --enable-asan for
+# build/asan); fork and stock pass none.
+#
+# usage: qemu-configure.sh SRC BUILDDIR [CONFIGURE_FLAG...]
 set -euo pipefail
 src=$1
 build=$2
+shift 2
 
 firmware_dirs=(/usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu)
 flags=(
@@ -25,6 +29,7 @@ flags=(
     --enable-linux-aio --enable-linux-io-uring --enable-slirp
     --enable-werror
     --firmwarepath="$(IFS=:; echo "${firmware_dirs[*]}")"
+    "$@"
 )
 
 rm -rf "$build"

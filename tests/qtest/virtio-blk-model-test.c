@@ -938,9 +938,11 @@ static void fault_run(QVirtioDevice *dev, QGuestAllocator *alloc,
     vq_check_quiet(vq);
 
     if (src) {
-        /* the guest lives on in the target; the source keeps its rings */
+        /* the guest lives on in the target, now gone */
         qtest_quit(global_qtest);
         global_qtest = src;
+        batch_free(alloc, vq, b);
+        qvirtqueue_cleanup(dev->bus, vq, alloc);
         model_check_image(disk);
         return;
     }
@@ -972,10 +974,12 @@ static void register_fault_tests(void)
         "stop", "report", "ignore", "enospc",
     };
     static const int errs[] = { EIO, ENOSPC };
+    /* qgraph keeps the arguments of its tests, and never frees them */
+    static FaultCase cases[40];
     QOSGraphTestOptions opts = {
         .before = fault_setup,
     };
-    FaultCase *fc;
+    FaultCase *fc = cases;
     char *name;
     int o, p, e, n;
 
@@ -991,7 +995,7 @@ static void register_fault_tests(void)
                     if (!strcmp(ops[o], "flush") && n > 1) {
                         break;
                     }
-                    fc = g_new(FaultCase, 1);
+                    g_assert(fc < cases + ARRAY_SIZE(cases) - 2);
                     *fc = (FaultCase) { ops[o], errs[e], policies[p], n };
                     name = g_strdup_printf("fault/%s-%s-%s%s", ops[o],
                                            errs[e] == EIO ? "eio" : "enospc",
@@ -1001,6 +1005,7 @@ static void register_fault_tests(void)
                     qos_add_test(name, "virtio-blk-pci", test_fault_pci,
                                  &opts);
                     g_free(name);
+                    fc++;
                 }
             }
         }
@@ -1008,14 +1013,13 @@ static void register_fault_tests(void)
 
     /* a held merged write, with an iothread, and across migration */
     opts.edge.extra_device_opts = "iothread=iothread0";
-    fc = g_new(FaultCase, 1);
     *fc = (FaultCase) { "write", EIO, "stop", FAULT_MERGED_REQS,
                         .iothread = true };
     opts.arg = fc;
     qos_add_test("fault/write-eio-stop-merged-iothread", "virtio-blk-pci",
                  test_fault_pci, &opts);
     opts.edge.extra_device_opts = NULL;
-    fc = g_new(FaultCase, 1);
+    fc++;
     *fc = (FaultCase) { "write", EIO, "stop", FAULT_MERGED_REQS, true };
     opts.arg = fc;
     qos_add_test("fault/write-eio-stop-merged-migrate", "virtio-blk-pci",
