@@ -47,8 +47,8 @@ src_of() {
     esac
 }
 
-# What was fuzzed: the fork's commit, or stock's version and the commit of
-# this repository whose build glue it carries.
+# What was fuzzed (recorded when the binary is built): the fork's commit,
+# or stock's version and the commit of this repository whose glue it has.
 source_id() {
     if [ "$1" = fork ]; then
         git -C "$(src_of fork)" describe --always --dirty
@@ -98,6 +98,7 @@ build() {
     echo "fuzz: building $1 in ${dir#"$top"/}"
     in_src "$src" nice -n 10 ninja -C "$dir" ${JOBS:+-j"$JOBS"} qemu-fuzz-x86_64 \
         > "$dir/ninja.log" 2>&1 || { tail -n 30 "$dir/ninja.log"; exit 1; }
+    source_id "$1" > "$dir/source-id"
     echo "fuzz: built $1 in $((EPOCHSECONDS - start)) s"
 }
 
@@ -140,7 +141,7 @@ fuzz_one() {
     done
     rm -rf "$tmp"
     n=$(($(artifacts "$crashes") - before))
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -Is)" "$1" "$(source_id "$1")" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -Is)" "$1" "$(cat "$fuzz/$1/source-id")" \
         "$2" "$spent" "$execs" "$n" "$(find "$corpus" -type f | wc -l)" \
         >> "$fuzz/results.tsv"
     echo "fuzz: $1 $2: ${spent}s, $execs execs, $n crashes"
