@@ -320,9 +320,17 @@ static void check_good_read(Ctx *c, uint64_t sector)
 }
 
 /*
+ * An address in a case table: an offset into c->buf, or at and above
+ * SCRATCH_SIZE a guest-physical address.
+ */
+static uint64_t ctx_addr(Ctx *c, uint64_t addr)
+{
+    return addr < SCRATCH_SIZE ? c->buf + addr : addr;
+}
+
+/*
  * A request the device cannot parse: a header of @type at c->buf, then a
- * chain of descriptors whose addresses are offsets into c->buf, except
- * those at or above SCRATCH_SIZE, which are guest-physical addresses.
+ * chain of descriptors at ctx_addr() addresses.
  */
 typedef struct BrokenChainCase {
     const char *name;
@@ -370,9 +378,7 @@ static void test_broken_chain(void *obj, void *data, QGuestAllocator *alloc)
     header_write(&c, bc->type, 1);
     for (i = 0; i < bc->n; i++) {
         d[i] = bc->d[i];
-        if (d[i].addr < SCRATCH_SIZE) {
-            d[i].addr += c.buf;
-        }
+        d[i].addr = ctx_addr(&c, d[i].addr);
     }
     chain_write(c.vq->desc, 0, d, bc->n);
     avail_push(&c, 0);
@@ -673,36 +679,27 @@ static void test_ring_indirect_bad(Ctx *c, uint64_t table, uint32_t len)
     expect_broken(c);
 }
 
-static void test_ring_indirect_len_zero(void *obj, void *data,
-                                        QGuestAllocator *alloc)
+/* An indirect table the device cannot use, at a ctx_addr() address */
+typedef struct BadIndirectCase {
+    const char *name;
+    uint64_t table;
+    uint32_t len;
+} BadIndirectCase;
+
+static const BadIndirectCase bad_indirect_cases[] = {
+    { "ring/indirect-len-zero", 4096, 0 },
+    { "ring/indirect-len-unaligned", 4096, 40 },
+    { "ring/indirect-unmappable", UNMAPPABLE_ADDR, 48 },
+};
+
+static void test_bad_indirect(void *obj, void *data, QGuestAllocator *alloc)
 {
+    const BadIndirectCase *bc = data;
     QVirtioBlk *blk = obj;
     Ctx c = { 0 };
 
     ctx_start(&c, blk->vdev, alloc);
-    test_ring_indirect_bad(&c, c.buf + 4096, 0);
-    ctx_stop(&c);
-}
-
-static void test_ring_indirect_len_unaligned(void *obj, void *data,
-                                             QGuestAllocator *alloc)
-{
-    QVirtioBlk *blk = obj;
-    Ctx c = { 0 };
-
-    ctx_start(&c, blk->vdev, alloc);
-    test_ring_indirect_bad(&c, c.buf + 4096, 40);
-    ctx_stop(&c);
-}
-
-static void test_ring_indirect_unmappable(void *obj, void *data,
-                                          QGuestAllocator *alloc)
-{
-    QVirtioBlk *blk = obj;
-    Ctx c = { 0 };
-
-    ctx_start(&c, blk->vdev, alloc);
-    test_ring_indirect_bad(&c, UNMAPPABLE_ADDR, 48);
+    test_ring_indirect_bad(&c, ctx_addr(&c, bc->table), bc->len);
     ctx_stop(&c);
 }
 
@@ -918,9 +915,6 @@ static void register_virtio_blk_hostile_test(void)
         { "ring/head-out-of-range", test_ring_head_out_of_range },
         { "ring/next-out-of-range", test_ring_next_out_of_range },
         { "ring/loop", test_ring_loop },
-        { "ring/indirect-len-zero", test_ring_indirect_len_zero },
-        { "ring/indirect-len-unaligned", test_ring_indirect_len_unaligned },
-        { "ring/indirect-unmappable", test_ring_indirect_unmappable },
         { "ring/indirect-loop", test_ring_indirect_loop },
         { "ring/too-many-segments", test_ring_too_many_segments },
         { "range/too-large", test_range_too_large },
@@ -934,6 +928,11 @@ static void register_virtio_blk_hostile_test(void)
 
     for (i = 0; i < ARRAY_SIZE(plain); i++) {
         qos_add_test(plain[i].name, "virtio-blk", plain[i].fn, &opts);
+    }
+    for (i = 0; i < ARRAY_SIZE(bad_indirect_cases); i++) {
+        opts.arg = (void *)&bad_indirect_cases[i];
+        qos_add_test(bad_indirect_cases[i].name, "virtio-blk",
+                     test_bad_indirect, &opts);
     }
     for (i = 0; i < ARRAY_SIZE(broken_chain_cases); i++) {
         opts.arg = (void *)&broken_chain_cases[i];

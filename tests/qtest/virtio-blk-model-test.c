@@ -1136,6 +1136,34 @@ static void lifecycle_kick_held(QVirtioDevice *dev, QGuestAllocator *alloc,
     lifecycle_check_held(id, vq, b);
 }
 
+/* Start @dev (device @id) on @m, some random I/O, then a held batch */
+static QVirtQueue *lifecycle_start_held(QVirtioDevice *dev,
+                                       QGuestAllocator *alloc, ModelDisk *m,
+                                       Batch *b, const char *id)
+{
+    QVirtQueue *vq;
+
+    model_start_device(dev, alloc, m, &vq, 1);
+    model_random_io(dev, alloc, m, &vq, 1, LC_NUM_REQUESTS);
+    lifecycle_kick_held(dev, alloc, vq, m, b, id);
+    return vq;
+}
+
+/*
+ * @event drained the drive and left the device unable to use the rest of
+ * @b (reset, unplugged): what it used must be right, nothing more may
+ * come, and the image must hold every write of the batch.
+ */
+static void lifecycle_collect_held(QGuestAllocator *alloc, QVirtQueue *vq,
+                                   ModelDisk *m, Batch *b, const char *event)
+{
+    g_test_message("%d of %d heads used before the %s",
+                   batch_collect(vq, b), b->nreqs, event);
+    vq_check_quiet(vq);
+    model_check_image(m);
+    batch_free(alloc, vq, b);
+}
+
 /*
  * Hot-plug virtio-blk-pci drv1 on drive1 in the hotplug slot, with the
  * properties in @props, and start it up to feature negotiation.
@@ -1167,18 +1195,10 @@ static void test_lifecycle_reset(void *obj, void *data,
     g_autofree Batch *b = g_new0(Batch, 1);
     QVirtQueue *vq;
 
-    model_start_device(dev, alloc, disk, &vq, 1);
-    model_random_io(dev, alloc, disk, &vq, 1, LC_NUM_REQUESTS);
-    lifecycle_kick_held(dev, alloc, vq, disk, b, "drv0");
-
+    vq = lifecycle_start_held(dev, alloc, disk, b, "drv0");
     qtest_qmp_assert_success(global_qtest, "{ 'execute': 'system_reset' }");
     qtest_qmp_eventwait(global_qtest, "RESET");
-    /* the reset drained the drive; some heads may be in the used ring */
-    g_test_message("%d of %d heads used before the reset",
-                   batch_collect(vq, b), b->nreqs);
-    vq_check_quiet(vq);
-    model_check_image(disk);
-    batch_free(alloc, vq, b);
+    lifecycle_collect_held(alloc, vq, disk, b, "reset");
     qvirtqueue_cleanup(dev->bus, vq, alloc);
 
     /* BARs and bus mastering went with the reset: start from scratch */
@@ -1209,17 +1229,10 @@ static void test_lifecycle_device_del(void *obj, void *data,
         qdict_put_str(props, "iothread", iothread);
     }
     hp = lifecycle_plug(pdev->pdev->bus, props);
-    model_start_device(&hp->vdev, alloc, disk1, &vq, 1);
-    model_random_io(&hp->vdev, alloc, disk1, &vq, 1, LC_NUM_REQUESTS);
-    lifecycle_kick_held(&hp->vdev, alloc, vq, disk1, b, "drv1");
-
+    vq = lifecycle_start_held(&hp->vdev, alloc, disk1, b, "drv1");
     /* as an ACPI guest does it, until DEVICE_DELETED */
     qpci_unplug_acpi_device_test(global_qtest, "drv1", LC_SLOT_HP);
-    /* unrealize drained the drive; some heads may be in the used ring */
-    g_test_message("%d of %d heads used before the unplug",
-                   batch_collect(vq, b), b->nreqs);
-    model_check_image(disk1);
-    batch_free(alloc, vq, b);
+    lifecycle_collect_held(alloc, vq, disk1, b, "unplug");
     qvirtqueue_cleanup(hp->vdev.bus, vq, alloc);
     qos_object_destroy((QOSGraphObject *)hp);
 }
@@ -1232,9 +1245,7 @@ static void test_lifecycle_resize(void *obj, void *data,
     g_autofree Batch *b = g_new0(Batch, 1);
     QVirtQueue *vq;
 
-    model_start_device(dev, alloc, disk, &vq, 1);
-    model_random_io(dev, alloc, disk, &vq, 1, LC_NUM_REQUESTS);
-    lifecycle_kick_held(dev, alloc, vq, disk, b, "drv0");
+    vq = lifecycle_start_held(dev, alloc, disk, b, "drv0");
 
     /* block_resize drains the node, so the batch completes */
     qtest_qmp_assert_success(global_qtest,
@@ -1269,9 +1280,7 @@ static void test_lifecycle_set_iothread(void *obj, void *data,
     QVirtQueue *vq;
     QDict *rsp, *err;
 
-    model_start_device(dev, alloc, disk, &vq, 1);
-    model_random_io(dev, alloc, disk, &vq, 1, LC_NUM_REQUESTS);
-    lifecycle_kick_held(dev, alloc, vq, disk, b, "drv0");
+    vq = lifecycle_start_held(dev, alloc, disk, b, "drv0");
 
     rsp = qtest_qmp(global_qtest,
                     "{ 'execute': 'x-blockdev-set-iothread',"
@@ -1327,10 +1336,7 @@ static void test_lifecycle_vq_mapping(void *obj, void *data,
     lifecycle_kick_held(dev, alloc, vqs[LC_NUM_QUEUES - 1], disk1, b,
                         "drv1");
     qpci_unplug_acpi_device_test(global_qtest, "drv1", LC_SLOT_HP);
-    g_test_message("%d of %d heads used before the unplug",
-                   batch_collect(vqs[LC_NUM_QUEUES - 1], b), b->nreqs);
-    model_check_image(disk1);
-    batch_free(alloc, vqs[LC_NUM_QUEUES - 1], b);
+    lifecycle_collect_held(alloc, vqs[LC_NUM_QUEUES - 1], disk1, b, "unplug");
     for (i = 0; i < LC_NUM_QUEUES; i++) {
         qvirtqueue_cleanup(dev->bus, vqs[i], alloc);
     }
