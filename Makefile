@@ -5,6 +5,9 @@ TOP := $(CURDIR)
 B := $(TOP)/build
 SHELL := /bin/bash
 
+# The rule for config.mk below would otherwise be the default goal.
+.DEFAULT_GOAL := all
+
 # Written by ./configure (which `make` runs when it is missing).
 include $(B)/config.mk
 $(B)/config.mk: configure base.conf
