@@ -88,6 +88,7 @@ typedef struct Batch {
 
 static ModelDisk *disk;         /* of drive0 */
 static ModelDisk *disk1;        /* of drive1, for a hot-plugged device */
+static ModelDisk *disk2;        /* of node disk2, which outlives its device */
 
 static void model_disk_destroy(void *opaque)
 {
@@ -1048,9 +1049,10 @@ static void register_fault_tests(void)
 #define LC_SLOT_HP          0x06        /* a hotplug slot of the pc machine */
 
 /*
- * drive0 (node disk0) for the device of the qos graph and drive1 for one
- * a test hot-plugs, and two iothreads; @arg is the iothread a hot-plugged
- * device gets, or NULL.
+ * drive0 (node disk0) for the device of the qos graph; drive1 for one a
+ * test hot-plugs, and node disk2, a -blockdev, which unlike a -drive is
+ * not deleted with the device that used it; and two iothreads. @arg is
+ * the iothread a hot-plugged device gets, or NULL.
  */
 static void *lifecycle_setup(GString *cmd_line, void *arg)
 {
@@ -1060,6 +1062,11 @@ static void *lifecycle_setup(GString *cmd_line, void *arg)
     model_drive_append(cmd_line, "drive0", disk, ",node-name=disk0");
     model_disk_create(&disk1, LC_DISK_SIZE);
     model_drive_append(cmd_line, "drive1", disk1, "");
+    model_disk_create(&disk2, LC_DISK_SIZE);
+    g_string_append_printf(cmd_line,
+                           " -blockdev driver=raw,node-name=disk2,"
+                           "file.driver=file,file.filename=%s ",
+                           disk2->path);
     return arg;
 }
 
@@ -1165,15 +1172,16 @@ static void lifecycle_collect_held(QGuestAllocator *alloc, QVirtQueue *vq,
 }
 
 /*
- * Hot-plug virtio-blk-pci drv1 on drive1 in the hotplug slot, with the
+ * Hot-plug virtio-blk-pci drv1 on @drive in the hotplug slot, with the
  * properties in @props, and start it up to feature negotiation.
  */
-static QVirtioPCIDevice *lifecycle_plug(QPCIBus *bus, QDict *props)
+static QVirtioPCIDevice *lifecycle_plug(QPCIBus *bus, const char *drive,
+                                        QDict *props)
 {
     QVirtioPCIDevice *dev;
 
     qdict_put_str(props, "id", "drv1");
-    qdict_put_str(props, "drive", "drive1");
+    qdict_put_str(props, "drive", drive);
     qdict_put_str(props, "addr", stringify(LC_SLOT_HP) ".0");
     qtest_qmp_device_add_qdict(bus->qts, "virtio-blk-pci", props);
     qobject_unref(props);
@@ -1228,7 +1236,7 @@ static void test_lifecycle_device_del(void *obj, void *data,
     if (iothread) {
         qdict_put_str(props, "iothread", iothread);
     }
-    hp = lifecycle_plug(pdev->pdev->bus, props);
+    hp = lifecycle_plug(pdev->pdev->bus, "drive1", props);
     vq = lifecycle_start_held(&hp->vdev, alloc, disk1, b, "drv1");
     /* as an ACPI guest does it, until DEVICE_DELETED */
     qpci_unplug_acpi_device_test(global_qtest, "drv1", LC_SLOT_HP);
@@ -1323,7 +1331,7 @@ static void test_lifecycle_vq_mapping(void *obj, void *data,
         g_test_skip("pci bus does not support hotplug");
         return;
     }
-    hp = lifecycle_plug(pdev->pdev->bus, qdict_from_jsonf_nofail(
+    hp = lifecycle_plug(pdev->pdev->bus, "drive1", qdict_from_jsonf_nofail(
                             "{ 'num-queues': %d,"
                             "  'iothread-vq-mapping': ["
                             "    { 'iothread': 'iothread0' },"
@@ -1340,6 +1348,58 @@ static void test_lifecycle_vq_mapping(void *obj, void *data,
     for (i = 0; i < LC_NUM_QUEUES; i++) {
         qvirtqueue_cleanup(dev->bus, vqs[i], alloc);
     }
+    qos_object_destroy((QOSGraphObject *)hp);
+}
+
+/*
+ * Node @node is in the AioContext of @iothread: a device's disk refuses
+ * to move (see set-iothread-refused), but a "move" into the AioContext it
+ * is already in succeeds without doing anything.
+ */
+static void lifecycle_assert_node_in(const char *node, const char *iothread)
+{
+    qtest_qmp_assert_success(global_qtest,
+                             "{ 'execute': 'x-blockdev-set-iothread',"
+                             "  'arguments': { 'node-name': %s,"
+                             "                 'iothread': %s,"
+                             "                 'force': true } }",
+                             node, iothread);
+}
+
+/*
+ * QEMU 10.0 keeps a device's disk in the AioContext the device put it in
+ * (see set-iothread-refused); what moves a disk to another iothread is
+ * unplugging its device and plugging one with the other iothread. Do it
+ * with a batch in flight in the first iothread, then check the disk
+ * whole through the second.
+ */
+static void test_lifecycle_move_iothread(void *obj, void *data,
+                                         QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    QVirtioPCIDevice *hp;
+    QVirtQueue *vq;
+
+    if (pdev->pdev->bus->not_hotpluggable) {
+        g_test_skip("pci bus does not support hotplug");
+        return;
+    }
+    hp = lifecycle_plug(pdev->pdev->bus, "disk2",
+                        qdict_from_jsonf_nofail("{ 'iothread': 'iothread0' }"));
+    vq = lifecycle_start_held(&hp->vdev, alloc, disk2, b, "drv1");
+    lifecycle_assert_node_in("disk2", "iothread0");
+    qpci_unplug_acpi_device_test(global_qtest, "drv1", LC_SLOT_HP);
+    lifecycle_collect_held(alloc, vq, disk2, b, "unplug");
+    qvirtqueue_cleanup(hp->vdev.bus, vq, alloc);
+    qos_object_destroy((QOSGraphObject *)hp);
+
+    hp = lifecycle_plug(pdev->pdev->bus, "disk2",
+                        qdict_from_jsonf_nofail("{ 'iothread': 'iothread1' }"));
+    model_start_device(&hp->vdev, alloc, disk2, &vq, 1);
+    lifecycle_assert_node_in("disk2", "iothread1");
+    model_exercise(&hp->vdev, alloc, disk2, &vq, 1, LC_NUM_REQUESTS);
+    qvirtqueue_cleanup(hp->vdev.bus, vq, alloc);
     qos_object_destroy((QOSGraphObject *)hp);
 }
 
@@ -1361,6 +1421,8 @@ static void register_lifecycle_tests(void)
                  test_lifecycle_resize, &opts);
     qos_add_test("lifecycle/iothread-vq-mapping", "virtio-blk-pci",
                  test_lifecycle_vq_mapping, &opts);
+    qos_add_test("lifecycle/move-to-other-iothread", "virtio-blk-pci",
+                 test_lifecycle_move_iothread, &opts);
 
     opts.arg = (void *)"iothread0";
     opts.edge.extra_device_opts = "iothread=iothread0";
