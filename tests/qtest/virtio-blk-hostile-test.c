@@ -237,20 +237,23 @@ static Outcome outcome_wait(Ctx *c, uint32_t *head, uint32_t *len)
 /* A correct read of sector @sector must work and return the pattern. */
 static void check_good_read(Ctx *c, uint64_t sector);
 
-/*
- * The device must have rejected the ring with virtio_error(); after a
- * reset it must serve requests again.
- */
-static void expect_broken(Ctx *c)
+/* After a reset the device must serve requests again, the disk intact. */
+static void reset_and_check(Ctx *c)
 {
-    uint32_t head, len;
-
-    g_assert_cmpint(outcome_wait(c, &head, &len), ==, OUTCOME_BROKEN);
     qvirtqueue_cleanup(c->dev->bus, c->vq, c->alloc);
     qvirtio_start_device(c->dev);
     ctx_start(c, c->dev, c->alloc);
     check_good_read(c, 7);
     disk_check(NULL);
+}
+
+/* The device must have rejected the ring with virtio_error(). */
+static void expect_broken(Ctx *c)
+{
+    uint32_t head, len;
+
+    g_assert_cmpint(outcome_wait(c, &head, &len), ==, OUTCOME_BROKEN);
+    reset_and_check(c);
 }
 
 /*
@@ -628,6 +631,57 @@ static void test_ring_avail_idx_ahead(void *obj, void *data,
     ctx_stop(&c);
 }
 
+/* Limit drive0 to @iops requests per second, 0: no limit */
+static void drive_throttle(int iops)
+{
+    qtest_qmp_assert_success(global_qtest,
+                             "{ 'execute': 'block_set_io_throttle',"
+                             "  'arguments': { 'device': 'drive0',"
+                             "    'iops': %d, 'iops_rd': 0, 'iops_wr': 0,"
+                             "    'bps': 0, 'bps_rd': 0, 'bps_wr': 0 } }",
+                             iops);
+}
+
+/*
+ * More buffers in flight than the ring has entries (CVE-2016-5403): the
+ * guest offers one read a full ring of times, which an I/O throttle holds
+ * (under qtest it runs on the virtual clock, so nothing but a drain
+ * releases it), then offers it twice more. At most one request gets
+ * through the throttle, so the device must find itself holding a full
+ * ring and refuse the ring, not pop past it.
+ */
+static void test_ring_inuse_exceeds_size(void *obj, void *data,
+                                         QGuestAllocator *alloc)
+{
+    QVirtioBlk *blk = obj;
+    Ctx c = { 0 };
+    gint64 start;
+    int i;
+
+    ctx_start(&c, blk->vdev, alloc);
+    chain_write(c.vq->desc, 0, (Desc[]) {
+                    { read_header(&c), 16 },
+                    { c.buf + 64, SECTOR_SIZE, VRING_DESC_F_WRITE },
+                    { c.buf + 64 + SECTOR_SIZE, 1, VRING_DESC_F_WRITE } },
+                3);
+    drive_throttle(1);
+    for (i = 0; i < c.vq->size + 2; i++) {
+        qtest_writew(global_qtest, c.vq->avail + 4 + 2 * (i % c.vq->size), 0);
+        if (i + 1 == c.vq->size || i + 1 == c.vq->size + 2) {
+            qtest_writew(global_qtest, c.vq->avail + 2, i + 1);
+            c.dev->bus->virtqueue_kick(c.dev, c.vq);
+        }
+    }
+    start = g_get_monotonic_time();
+    while (!(c.dev->bus->get_status(c.dev) & VIRTIO_CONFIG_S_NEEDS_RESET)) {
+        g_assert_cmpint(g_get_monotonic_time() - start, <=, TIMEOUT_US);
+    }
+    /* no limit, so that the held reads and those after the reset complete */
+    drive_throttle(0);
+    reset_and_check(&c);
+    ctx_stop(&c);
+}
+
 static void test_ring_head_out_of_range(void *obj, void *data,
                                         QGuestAllocator *alloc)
 {
@@ -917,6 +971,7 @@ static void register_virtio_blk_hostile_test(void)
         { "ring/loop", test_ring_loop },
         { "ring/indirect-loop", test_ring_indirect_loop },
         { "ring/too-many-segments", test_ring_too_many_segments },
+        { "ring/inuse-exceeds-size", test_ring_inuse_exceeds_size },
         { "range/too-large", test_range_too_large },
         { "dwz/write-zeroes-ok", test_dwz_write_zeroes_ok },
         { "merge/64-sequential-writes", test_merge_many_writes },
