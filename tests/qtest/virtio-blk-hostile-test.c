@@ -31,6 +31,7 @@
 #define SERIAL              "hostile-serial-0123456789"
 #define TIMEOUT_US          (30 * 1000 * 1000)
 #define UNMAPPABLE_ADDR     0x7ff000000000ULL    /* far above guest RAM */
+#define BIOS_ROM_ADDR       0xfffc0000ULL        /* the pc machine's BIOS */
 #define SCRATCH_SIZE        (64 * 1024)          /* Ctx.buf */
 
 typedef struct Disk {
@@ -355,6 +356,9 @@ static const BrokenChainCase broken_chain_cases[] = {
      */
     { "ring/unmappable-buffer", VIRTIO_BLK_T_IN, 3,
       { { 0, 16 }, { UNMAPPABLE_ADDR, 64 * 1024, W }, { 600, 1, W } } },
+    /* ROM is RAM, but not writable in place: the same holds for a read */
+    { "ring/rom-buffer-over-bounce-limit", VIRTIO_BLK_T_IN, 3,
+      { { 0, 16 }, { BIOS_ROM_ADDR, 64 * 1024, W }, { 600, 1, W } } },
     /* the request must hold a header and a status byte */
     { "frame/no-out", VIRTIO_BLK_T_IN, 2, { { 64, 512, W }, { 600, 1, W } } },
     { "frame/no-in", VIRTIO_BLK_T_OUT, 2, { { 0, 16 }, { 64, 512 } } },
