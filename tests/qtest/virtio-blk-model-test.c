@@ -1172,6 +1172,24 @@ static void lifecycle_collect_held(QGuestAllocator *alloc, QVirtQueue *vq,
 }
 
 /*
+ * Unplug hot-plugged @hp, as an ACPI guest does it, until DEVICE_DELETED,
+ * with batch @b held on the last of its @nvqs queues @vqs on @m.
+ */
+static void lifecycle_unplug_held(QVirtioPCIDevice *hp, QGuestAllocator *alloc,
+                                  QVirtQueue **vqs, int nvqs, ModelDisk *m,
+                                  Batch *b)
+{
+    int i;
+
+    qpci_unplug_acpi_device_test(global_qtest, "drv1", LC_SLOT_HP);
+    lifecycle_collect_held(alloc, vqs[nvqs - 1], m, b, "unplug");
+    for (i = 0; i < nvqs; i++) {
+        qvirtqueue_cleanup(hp->vdev.bus, vqs[i], alloc);
+    }
+    qos_object_destroy((QOSGraphObject *)hp);
+}
+
+/*
  * Hot-plug virtio-blk-pci drv1 on @drive in the hotplug slot, with the
  * properties in @props, and start it up to feature negotiation.
  */
@@ -1238,11 +1256,7 @@ static void test_lifecycle_device_del(void *obj, void *data,
     }
     hp = lifecycle_plug(pdev->pdev->bus, "drive1", props);
     vq = lifecycle_start_held(&hp->vdev, alloc, disk1, b, "drv1");
-    /* as an ACPI guest does it, until DEVICE_DELETED */
-    qpci_unplug_acpi_device_test(global_qtest, "drv1", LC_SLOT_HP);
-    lifecycle_collect_held(alloc, vq, disk1, b, "unplug");
-    qvirtqueue_cleanup(hp->vdev.bus, vq, alloc);
-    qos_object_destroy((QOSGraphObject *)hp);
+    lifecycle_unplug_held(hp, alloc, &vq, 1, disk1, b);
 }
 
 static void test_lifecycle_resize(void *obj, void *data,
@@ -1325,7 +1339,6 @@ static void test_lifecycle_vq_mapping(void *obj, void *data,
     QVirtQueue *vqs[LC_NUM_QUEUES];
     QVirtioPCIDevice *hp;
     QVirtioDevice *dev;
-    int i;
 
     if (pdev->pdev->bus->not_hotpluggable) {
         g_test_skip("pci bus does not support hotplug");
@@ -1343,12 +1356,7 @@ static void test_lifecycle_vq_mapping(void *obj, void *data,
 
     lifecycle_kick_held(dev, alloc, vqs[LC_NUM_QUEUES - 1], disk1, b,
                         "drv1");
-    qpci_unplug_acpi_device_test(global_qtest, "drv1", LC_SLOT_HP);
-    lifecycle_collect_held(alloc, vqs[LC_NUM_QUEUES - 1], disk1, b, "unplug");
-    for (i = 0; i < LC_NUM_QUEUES; i++) {
-        qvirtqueue_cleanup(dev->bus, vqs[i], alloc);
-    }
-    qos_object_destroy((QOSGraphObject *)hp);
+    lifecycle_unplug_held(hp, alloc, vqs, LC_NUM_QUEUES, disk1, b);
 }
 
 /*
@@ -1389,10 +1397,7 @@ static void test_lifecycle_move_iothread(void *obj, void *data,
                         qdict_from_jsonf_nofail("{ 'iothread': 'iothread0' }"));
     vq = lifecycle_start_held(&hp->vdev, alloc, disk2, b, "drv1");
     lifecycle_assert_node_in("disk2", "iothread0");
-    qpci_unplug_acpi_device_test(global_qtest, "drv1", LC_SLOT_HP);
-    lifecycle_collect_held(alloc, vq, disk2, b, "unplug");
-    qvirtqueue_cleanup(hp->vdev.bus, vq, alloc);
-    qos_object_destroy((QOSGraphObject *)hp);
+    lifecycle_unplug_held(hp, alloc, &vq, 1, disk2, b);
 
     hp = lifecycle_plug(pdev->pdev->bus, "disk2",
                         qdict_from_jsonf_nofail("{ 'iothread': 'iothread1' }"));
