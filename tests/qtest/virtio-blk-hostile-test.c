@@ -20,6 +20,7 @@
 #include "qemu/module.h"
 #include "standard-headers/linux/virtio_blk.h"
 #include "standard-headers/linux/virtio_config.h"
+#include "standard-headers/linux/virtio_pci.h"
 #include "standard-headers/linux/virtio_ring.h"
 #include "libqos/qgraph.h"
 #include "libqos/virtio-blk.h"
@@ -270,8 +271,8 @@ static void expect_broken(Ctx *c)
 /*
  * Guest buffer layout used by the simple requests:
  *   buf + 0       request header (16 bytes)
- *   buf + 64      data
- *   buf + 64 + n  status byte
+ *   buf + 32      status byte
+ *   buf + 64      data, unless the request names its own
  */
 static uint64_t header_write(Ctx *c, uint32_t type, uint64_t sector)
 {
@@ -285,26 +286,21 @@ static uint64_t header_write(Ctx *c, uint32_t type, uint64_t sector)
 }
 
 /*
- * Send header, @len bytes of data (device-readable or -writable) and a
- * status byte as a three-descriptor chain; return the status the device
- * wrote, after checking the used element.
+ * Send header, @len bytes of data at @data_addr (device-readable or
+ * -writable) and a status byte as a chain of three descriptors (two
+ * without data); return the status the device wrote, after checking the
+ * used element.
  */
-static uint8_t request(Ctx *c, uint32_t type, uint64_t sector,
-                       void *data, uint32_t len, bool data_in)
+static uint8_t request_at(Ctx *c, uint32_t type, uint64_t sector,
+                          uint64_t data_addr, uint32_t len, bool data_in)
 {
-    uint64_t hdr = header_write(c, type, sector);
-    uint64_t data_addr = c->buf + 64;
-    uint64_t status = data_addr + len;
+    uint64_t status = c->buf + 32;
     Desc d[3];
     int n = 0;
     uint32_t head, used_len;
 
-    g_assert_cmpuint(64 + len + 1, <=, SCRATCH_SIZE);
-    if (len && !data_in) {
-        qtest_bufwrite(global_qtest, data_addr, data, len);
-    }
     qtest_writeb(global_qtest, status, 0xff);
-    d[n++] = (Desc) { hdr, 16, 0, 0 };
+    d[n++] = (Desc) { header_write(c, type, sector), 16, 0, 0 };
     if (len) {
         d[n++] = (Desc) { data_addr, len, data_in ? VRING_DESC_F_WRITE : 0 };
     }
@@ -315,10 +311,25 @@ static uint8_t request(Ctx *c, uint32_t type, uint64_t sector,
     g_assert_cmpint(outcome_wait(c, &head, &used_len), ==, OUTCOME_USED);
     g_assert_cmpuint(head, ==, 0);
     g_assert_cmpuint(used_len, ==, (data_in ? len : 0) + 1);
+    return qtest_readb(global_qtest, status);
+}
+
+/* request_at() with the data copied through the scratch buffer. */
+static uint8_t request(Ctx *c, uint32_t type, uint64_t sector,
+                       void *data, uint32_t len, bool data_in)
+{
+    uint64_t data_addr = c->buf + 64;
+    uint8_t status;
+
+    g_assert_cmpuint(64 + len, <=, SCRATCH_SIZE);
+    if (len && !data_in) {
+        qtest_bufwrite(global_qtest, data_addr, data, len);
+    }
+    status = request_at(c, type, sector, data_addr, len, data_in);
     if (len && data_in) {
         qtest_bufread(global_qtest, data_addr, data, len);
     }
-    return qtest_readb(global_qtest, status);
+    return status;
 }
 
 static void check_good_read(Ctx *c, uint64_t sector)
@@ -914,46 +925,241 @@ static void test_merge_many_writes(void *obj, void *data,
  * A read whose data buffer is the device's own MMIO BAR would make the
  * completion write into the registers; into the common configuration it
  * resets the device from inside its own completion (stock QEMU hangs in
- * blk_drain(), or aborts with an iothread). A buffer must be guest
- * memory: the device rejects the ring, and works again after a reset.
+ * blk_drain(), or aborts with an iothread). A ring placed over the
+ * registers gets the device's used-ring updates, and feeds it descriptors
+ * and indices read from them. Buffers and rings must be guest memory: the
+ * device marks itself broken, QEMU keeps answering QMP, and the device
+ * works again after a reset.
  */
-typedef struct ReentrancyCase {
+typedef enum DmaTarget {
+    TARGET_BUFFER,
+    TARGET_DESC,
+    TARGET_AVAIL,
+    TARGET_USED,
+    TARGET__MAX,
+} DmaTarget;
+
+static const char *const dma_target_names[TARGET__MAX] = {
+    [TARGET_BUFFER] = "buffer",
+    [TARGET_DESC] = "desc-ring",
+    [TARGET_AVAIL] = "avail-ring",
+    [TARGET_USED] = "used-ring",
+};
+
+#define REGION(name, field) { name, offsetof(QVirtioPCIDevice, field) }
+
+static const struct RegisterBlock {
     const char *name;
-    size_t offset;      /* of the register block in QVirtioPCIDevice */
-    bool iothread;
-} ReentrancyCase;
-
-#define REGION(field) offsetof(QVirtioPCIDevice, field)
-
-static const ReentrancyCase reentrancy_cases[] = {
-    { "reentrancy/dma-into-common-cfg", REGION(common_cfg_offset) },
-    { "reentrancy/dma-into-isr", REGION(isr_cfg_offset) },
-    { "reentrancy/dma-into-notify", REGION(notify_cfg_offset) },
-    { "reentrancy/dma-into-common-cfg-iothread", REGION(common_cfg_offset),
-      true },
-    { "reentrancy/dma-into-notify-iothread", REGION(notify_cfg_offset),
-      true },
+    size_t offset;      /* of the block's offset field in QVirtioPCIDevice */
+} register_blocks[] = {
+    REGION("common-cfg", common_cfg_offset),
+    REGION("isr", isr_cfg_offset),
+    REGION("notify", notify_cfg_offset),
+    REGION("device-cfg", device_cfg_offset),
 };
 
 #undef REGION
+
+typedef struct ReentrancyCase {
+    DmaTarget target;
+    const struct RegisterBlock *block;
+} ReentrancyCase;
+
+static ReentrancyCase reentrancy_cases[TARGET__MAX]
+                                      [ARRAY_SIZE(register_blocks)];
+
+/* Point ring @target of @c's queue at @addr and enable the queue again. */
+static void ring_move(Ctx *c, QVirtioPCIDevice *pdev, DmaTarget target,
+                      uint64_t addr)
+{
+    QVirtQueue ring = *c->vq;
+
+    switch (target) {
+    case TARGET_DESC:
+        ring.desc = addr;
+        break;
+    case TARGET_AVAIL:
+        ring.avail = addr;
+        break;
+    case TARGET_USED:
+        ring.used = addr;
+        break;
+    default:
+        g_assert_not_reached();
+    }
+    c->dev->bus->queue_select(c->dev, c->vq->index);
+    c->dev->bus->set_queue_address(c->dev, &ring);
+    qpci_io_writew(pdev->pdev, pdev->bar, pdev->common_cfg_offset +
+                   offsetof(struct virtio_pci_common_cfg, queue_enable), 1);
+}
 
 static void test_reentrancy(void *obj, void *data, QGuestAllocator *alloc)
 {
     const ReentrancyCase *rc = data;
     QVirtioPCIDevice *pdev = obj;
-    uint32_t offset = *(uint32_t *)((char *)pdev + rc->offset);
+    uint64_t regs = pdev->bar.addr +
+                    *(uint32_t *)((char *)pdev + rc->block->offset);
+    uint32_t head, len;
     Ctx c = { 0 };
 
     g_assert_false(pdev->bar.is_io);
     ctx_start(&c, &pdev->vdev, alloc);
+    if (rc->target != TARGET_BUFFER) {
+        ring_move(&c, pdev, rc->target, regs);
+    }
     /* sector 0 holds zeros: written to device_status, they reset */
     chain_write(c.vq->desc, 0, (Desc[]) {
         { header_write(&c, VIRTIO_BLK_T_IN, 0), 16 },
-        { pdev->bar.addr + offset, 512, VRING_DESC_F_WRITE },
+        { rc->target == TARGET_BUFFER ? regs : c.buf + 64, 512,
+          VRING_DESC_F_WRITE },
         { c.buf + 600, 1, VRING_DESC_F_WRITE },
     }, 3);
     avail_push(&c, 0);
+    g_assert_cmpint(outcome_wait(&c, &head, &len), ==, OUTCOME_BROKEN);
+    qtest_qmp_assert_success(global_qtest, "{ 'execute': 'query-status' }");
+    reset_and_check(&c);
+    ctx_stop(&c);
+}
+
+/* Every target in every register block, with and without an iothread. */
+static void add_reentrancy_tests(QOSGraphTestOptions *opts)
+{
+    int t, b, iothread;
+
+    for (t = 0; t < TARGET__MAX; t++) {
+        for (b = 0; b < ARRAY_SIZE(register_blocks); b++) {
+            ReentrancyCase *rc = &reentrancy_cases[t][b];
+
+            *rc = (ReentrancyCase) { t, &register_blocks[b] };
+            for (iothread = 0; iothread <= 1; iothread++) {
+                g_autofree char *name =
+                    g_strdup_printf("reentrancy/%s-in-%s%s",
+                                    dma_target_names[t],
+                                    register_blocks[b].name,
+                                    iothread ? "-iothread" : "");
+
+                opts->arg = rc;
+                opts->before = iothread ? hostile_setup_iothread
+                                        : hostile_setup;
+                opts->edge.extra_device_opts = iothread ?
+                                               "iothread=iothread0" : NULL;
+                qos_add_test(name, "virtio-blk-pci", test_reentrancy, opts);
+            }
+        }
+    }
+    opts->edge.extra_device_opts = NULL;
+}
+
+/*
+ * --- Buffers in memory that is not plain RAM ---------------------------
+ *
+ * What stays a valid buffer under the guest-memory rule: ROM (reads of
+ * it; writes into it are dropped, as a CPU's are) and another device's
+ * RAM-backed BAR. A BAR of registers, such as an NVMe controller memory
+ * buffer (MMIO in QEMU), is refused like the device's own registers.
+ */
+#define OTHER_SLOT          0x1e        /* the extra device's PCI slot */
+
+static void *hostile_setup_ram_bar(GString *cmd_line, void *arg)
+{
+    g_string_append_printf(cmd_line,
+                           " -object memory-backend-ram,id=bar-mem,size=64K"
+                           " -device ivshmem-plain,memdev=bar-mem,addr=0x%x ",
+                           OTHER_SLOT);
+    return hostile_setup(cmd_line, arg);
+}
+
+static void *hostile_setup_nvme_cmb(GString *cmd_line, void *arg)
+{
+    g_string_append_printf(cmd_line,
+                           " -device nvme,serial=cmb,cmb_size_mb=1,addr=0x%x ",
+                           OTHER_SLOT);
+    return hostile_setup(cmd_line, arg);
+}
+
+/* Map BAR 2 of the device in OTHER_SLOT; returns its guest address. */
+static uint64_t other_bar_map(QVirtioPCIDevice *pdev)
+{
+    g_autofree QPCIDevice *other =
+        qpci_device_find(pdev->pdev->bus, QPCI_DEVFN(OTHER_SLOT, 0));
+    QPCIBar bar;
+
+    g_assert_nonnull(other);
+    bar = qpci_iomap(other, 2, NULL);
+    qpci_device_enable(other);
+    g_assert_false(bar.is_io);
+    return bar.addr;
+}
+
+static void test_region_rom(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    g_autofree uint8_t *expect = g_malloc(DISK_SIZE);
+    uint8_t rom[SECTOR_SIZE], after[SECTOR_SIZE];
+    Ctx c = { 0 };
+
+    ctx_start(&c, &pdev->vdev, alloc);
+    qtest_memread(global_qtest, BIOS_ROM_ADDR, rom, sizeof(rom));
+    disk_pattern(expect);
+    memcpy(expect + 5 * SECTOR_SIZE, rom, SECTOR_SIZE);
+
+    g_assert_cmpuint(request_at(&c, VIRTIO_BLK_T_OUT, 5, BIOS_ROM_ADDR,
+                                SECTOR_SIZE, false), ==, VIRTIO_BLK_S_OK);
+    g_assert_cmpuint(request_at(&c, VIRTIO_BLK_T_IN, 7, BIOS_ROM_ADDR,
+                                SECTOR_SIZE, true), ==, VIRTIO_BLK_S_OK);
+    qtest_memread(global_qtest, BIOS_ROM_ADDR, after, sizeof(after));
+    g_assert_cmpmem(after, sizeof(after), rom, sizeof(rom));
+    disk_check(expect);
+    ctx_stop(&c);
+}
+
+static void test_region_ram_bar(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    g_autofree uint8_t *expect = g_malloc(DISK_SIZE);
+    uint64_t bar = other_bar_map(pdev);
+    uint8_t buf[SECTOR_SIZE];
+    Ctx c = { 0 };
+    int i;
+
+    ctx_start(&c, &pdev->vdev, alloc);
+    disk_pattern(expect);
+    for (i = 0; i < SECTOR_SIZE; i++) {
+        buf[i] = 0x5a ^ i;
+    }
+    memcpy(expect + 9 * SECTOR_SIZE, buf, SECTOR_SIZE);
+    qtest_bufwrite(global_qtest, bar, buf, sizeof(buf));
+
+    g_assert_cmpuint(request_at(&c, VIRTIO_BLK_T_OUT, 9, bar, SECTOR_SIZE,
+                                false), ==, VIRTIO_BLK_S_OK);
+    g_assert_cmpuint(request_at(&c, VIRTIO_BLK_T_IN, 3, bar + SECTOR_SIZE,
+                                SECTOR_SIZE, true), ==, VIRTIO_BLK_S_OK);
+    qtest_bufread(global_qtest, bar + SECTOR_SIZE, buf, sizeof(buf));
+    g_assert_cmpmem(buf, sizeof(buf), expect + 3 * SECTOR_SIZE, SECTOR_SIZE);
+    disk_check(expect);
+    ctx_stop(&c);
+}
+
+static void test_region_nvme_cmb(void *obj, void *data,
+                                 QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    uint64_t cmb = other_bar_map(pdev);
+    Ctx c = { 0 };
+
+    /* the controller memory buffer is there, and holds what is written */
+    qtest_writel(global_qtest, cmb, 0x12345678);
+    g_assert_cmphex(qtest_readl(global_qtest, cmb), ==, 0x12345678);
+
+    ctx_start(&c, &pdev->vdev, alloc);
+    chain_write(c.vq->desc, 0, (Desc[]) {
+        { header_write(&c, VIRTIO_BLK_T_IN, 3), 16 },
+        { cmb, SECTOR_SIZE, VRING_DESC_F_WRITE },
+        { c.buf + 32, 1, VRING_DESC_F_WRITE },
+    }, 3);
+    avail_push(&c, 0);
     expect_broken(&c);
+    g_assert_cmphex(qtest_readl(global_qtest, cmb), ==, 0x12345678);
     ctx_stop(&c);
 }
 
@@ -1018,16 +1224,16 @@ static void register_virtio_blk_hostile_test(void)
     opts.arg = GUINT_TO_POINTER(64);
     qos_add_test("get-id/64-bytes", "virtio-blk", test_get_id, &opts);
 
-    for (i = 0; i < ARRAY_SIZE(reentrancy_cases); i++) {
-        opts.arg = (void *)&reentrancy_cases[i];
-        opts.before = reentrancy_cases[i].iothread ? hostile_setup_iothread
-                                                   : hostile_setup;
-        opts.edge.extra_device_opts = reentrancy_cases[i].iothread ?
-                                      "iothread=iothread0" : NULL;
-        qos_add_test(reentrancy_cases[i].name, "virtio-blk-pci",
-                     test_reentrancy, &opts);
-    }
-    opts.edge.extra_device_opts = NULL;
+    add_reentrancy_tests(&opts);
+    opts.arg = NULL;
+    opts.before = hostile_setup;
+    qos_add_test("regions/rom", "virtio-blk-pci", test_region_rom, &opts);
+    opts.before = hostile_setup_ram_bar;
+    qos_add_test("regions/ram-bar", "virtio-blk-pci", test_region_ram_bar,
+                 &opts);
+    opts.before = hostile_setup_nvme_cmb;
+    qos_add_test("regions/nvme-cmb", "virtio-blk-pci", test_region_nvme_cmb,
+                 &opts);
 
     opts.before = hostile_setup_ro;
     add_status_tests(ro_cases, ARRAY_SIZE(ro_cases), test_ro_case, &opts);

@@ -846,7 +846,8 @@ static void fault_check_event(const FaultCase *fc)
     qobject_unref(ev);
 }
 
-static void query_migrate_wait(QTestState *qts)
+/* Wait for migration to end in @want: "completed" or "failed". */
+static void query_migrate_wait(QTestState *qts, const char *want)
 {
     gint64 start = g_get_monotonic_time();
 
@@ -854,9 +855,12 @@ static void query_migrate_wait(QTestState *qts)
         QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
         QDict *ret = qdict_get_qdict(rsp, "return");
         const char *status = qdict_get_try_str(ret, "status");
-        bool done = status && !strcmp(status, "completed");
+        bool done = status && (!strcmp(status, "completed") ||
+                               !strcmp(status, "failed"));
 
-        g_assert_false(status && !strcmp(status, "failed"));
+        if (done) {
+            g_assert_cmpstr(status, ==, want);
+        }
         qobject_unref(rsp);
         if (done) {
             return;
@@ -866,28 +870,47 @@ static void query_migrate_wait(QTestState *qts)
     }
 }
 
+/* Save the stopped VM, with the requests it holds, to a migration file. */
+static char *fault_migrate_save(void)
+{
+    char *path = g_strdup_printf("%s/migration.%d", g_get_tmp_dir(),
+                                 getpid());
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+
+    qtest_qmp_assert_success(global_qtest, "{ 'execute': 'migrate',"
+                             "  'arguments': { 'uri': %s } }", uri);
+    query_migrate_wait(global_qtest, "completed");
+    return path;
+}
+
+/* A new QEMU, the migration target, loading @path. */
+static QTestState *fault_migrate_load(const char *path)
+{
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+    QTestState *dst;
+
+    dst = qtest_initf("%s -drive if=none,id=drive0,format=raw,"
+                      "auto-read-only=off,file=%s -incoming defer",
+                      fault_machine_cmdline, disk->path);
+    qtest_qmp_assert_success(dst, "{ 'execute': 'migrate-incoming',"
+                             "  'arguments': { 'uri': %s,"
+                             "                 'exit-on-error': false } }",
+                             uri);
+    return dst;
+}
+
 /*
  * Move the stopped VM, with the requests it holds, to a new QEMU through
  * a migration file; the new QEMU becomes global_qtest.
  */
 static QTestState *fault_migrate(void)
 {
-    g_autofree char *path = g_strdup_printf("%s/migration", g_get_tmp_dir());
-    g_autofree char *uri = g_strdup_printf("file:%s.%d", path, getpid());
+    g_autofree char *path = fault_migrate_save();
     QTestState *src = global_qtest;
-    QTestState *dst;
 
-    qtest_qmp_assert_success(src, "{ 'execute': 'migrate',"
-                             "  'arguments': { 'uri': %s } }", uri);
-    query_migrate_wait(src);
-    dst = qtest_initf("%s -drive if=none,id=drive0,format=raw,"
-                      "auto-read-only=off,file=%s -incoming defer",
-                      fault_machine_cmdline, disk->path);
-    qtest_qmp_assert_success(dst, "{ 'execute': 'migrate-incoming',"
-                             "  'arguments': { 'uri': %s } }", uri);
-    query_migrate_wait(dst);
-    unlink(uri + strlen("file:"));
-    global_qtest = dst;
+    global_qtest = fault_migrate_load(path);
+    query_migrate_wait(global_qtest, "completed");
+    unlink(path);
     return src;
 }
 
@@ -964,6 +987,73 @@ static void test_fault_pci(void *obj, void *data, QGuestAllocator *alloc)
 }
 
 /*
+ * Point the held request's first out buffer at @addr in the saved element
+ * (VirtQueueElementOld: three u32, then in_addr[1024], out_addr[1024]),
+ * as a source that accepted such a buffer would have saved it.
+ */
+static void migration_file_move_buffer(const char *path, const Request *r,
+                                       uint64_t addr)
+{
+    const size_t addrs = 1024 * sizeof(uint64_t);
+    g_autofree char *buf = NULL;
+    g_autoptr(GError) err = NULL;
+    size_t len, i;
+    int found = 0;
+
+    g_assert_true(g_file_get_contents(path, &buf, &len, &err));
+    for (i = 0; i + addrs + 8 <= len; i++) {
+        if (ldq_he_p(buf + i) == r->segs[r->nsegs - 1].addr &&
+            ldq_he_p(buf + i + addrs) == r->segs[0].addr) {
+            stq_he_p(buf + i + addrs, addr);
+            found++;
+        }
+    }
+    g_assert_cmpint(found, ==, 1);
+    g_assert_true(g_file_set_contents(path, buf, len, &err));
+}
+
+/*
+ * A migration source that accepts buffers in device registers (stock QEMU
+ * until the fix) can hand over a held request whose buffer is MMIO. The
+ * target must fail the migration, not exit; the source, still holding the
+ * request, continues and completes it.
+ */
+static void test_fault_migrate_buffer_in_registers(void *obj, void *data,
+                                                   QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    QVirtioDevice *dev = &pdev->vdev;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    g_autofree char *path = NULL;
+    QTestState *dst;
+    QVirtQueue *vq;
+
+    model_start_device(dev, alloc, disk, &vq, 1);
+    g_assert_true(batch_add(dev, alloc, vq, disk, b, VIRTIO_BLK_T_OUT,
+                            FAULT_SECTOR, SECTOR_SIZE, 0));
+    batch_kick(dev, vq, b);
+    fault_check_event(data);
+    qtest_qmp_eventwait(global_qtest, "STOP");
+
+    path = fault_migrate_save();
+    migration_file_move_buffer(path, &b->reqs[0],
+                               pdev->bar.addr + pdev->common_cfg_offset);
+    dst = fault_migrate_load(path);
+    query_migrate_wait(dst, "failed");
+    qtest_qmp_assert_success(dst, "{ 'execute': 'query-status' }");
+    qtest_quit(dst);
+    unlink(path);
+
+    qtest_qmp_assert_success(global_qtest, "{ 'execute': 'cont' }");
+    batch_wait(dev, vq, b);
+    vq_check_quiet(vq);
+    batch_free(alloc, vq, b);
+    model_read_back(dev, alloc, disk, vq);
+    model_check_image(disk);
+    qvirtqueue_cleanup(dev->bus, vq, alloc);
+}
+
+/*
  * Every op x errno x policy, merged and single where that means anything;
  * on virtio-blk-pci, as the virtio-blk node holds as many tests as qgraph
  * can walk.
@@ -996,7 +1086,7 @@ static void register_fault_tests(void)
                     if (!strcmp(ops[o], "flush") && n > 1) {
                         break;
                     }
-                    g_assert(fc < cases + ARRAY_SIZE(cases) - 2);
+                    g_assert(fc < cases + ARRAY_SIZE(cases) - 3);
                     *fc = (FaultCase) { ops[o], errs[e], policies[p], n };
                     name = g_strdup_printf("fault/%s-%s-%s%s", ops[o],
                                            errs[e] == EIO ? "eio" : "enospc",
@@ -1025,6 +1115,11 @@ static void register_fault_tests(void)
     opts.arg = fc;
     qos_add_test("fault/write-eio-stop-merged-migrate", "virtio-blk-pci",
                  test_fault_pci, &opts);
+    fc++;
+    *fc = (FaultCase) { "write", EIO, "stop", 1, true };
+    opts.arg = fc;
+    qos_add_test("fault/migrate-buffer-in-registers", "virtio-blk-pci",
+                 test_fault_migrate_buffer_in_registers, &opts);
 }
 
 /*
