@@ -968,7 +968,18 @@ typedef struct ReentrancyCase {
 static ReentrancyCase reentrancy_cases[TARGET__MAX]
                                       [ARRAY_SIZE(register_blocks)];
 
-/* Point ring @target of @c's queue at @addr and enable the queue again. */
+/*
+ * Small enough for every ring to fit in one register block: a 256-entry
+ * descriptor table or used ring would not, and would fail to map for that
+ * reason alone.
+ */
+#define MOVED_RING_SIZE     16
+
+/*
+ * Point ring @target of @c's queue at @addr, shrink the queue to
+ * MOVED_RING_SIZE and enable it again. The driver-side rings stay where
+ * they are, larger than needed.
+ */
 static void ring_move(Ctx *c, QVirtioPCIDevice *pdev, DmaTarget target,
                       uint64_t addr)
 {
@@ -988,6 +999,9 @@ static void ring_move(Ctx *c, QVirtioPCIDevice *pdev, DmaTarget target,
         g_assert_not_reached();
     }
     c->dev->bus->queue_select(c->dev, c->vq->index);
+    qpci_io_writew(pdev->pdev, pdev->bar, pdev->common_cfg_offset +
+                   offsetof(struct virtio_pci_common_cfg, queue_size),
+                   MOVED_RING_SIZE);
     c->dev->bus->set_queue_address(c->dev, &ring);
     qpci_io_writew(pdev->pdev, pdev->bar, pdev->common_cfg_offset +
                    offsetof(struct virtio_pci_common_cfg, queue_enable), 1);
