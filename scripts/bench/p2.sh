@@ -11,27 +11,40 @@
 #   BACKEND    null (null-co, read-zeroes=off: no data touched) or shm (a
 #              raw file in /dev/shm, aio=io_uring, cache=none)
 #
-# Always: requests/s over the measured phase, the iothread's CPU time per
-# request (/proc/PID/task/TID/schedstat, and the coarser stat), requests
-# per notification (kick), and every completion checked OK.
+# Without --callgrind, over the timed phase: requests/s, CPU time per
+# request of the iothread, of the main loop (which, with no irqfd under
+# qtest, injects the interrupts) and of all QEMU's threads, from
+# /proc/PID/task/TID/schedstat; requests per notification (kick); then,
+# after the timed phase, system calls per request of the same three,
+# counted with strace over P2_SYSCALL_N requests (tracing is slow).
+# Every completion is checked OK.
 #
-# --callgrind adds instructions and heap allocations per request executed
-# by the iothread: QEMU runs under callgrind (--separate-threads=yes) once
-# with N and once with 2N measured requests (same warm-up); per request is
+# --callgrind instead counts instructions and heap allocations per
+# request: QEMU runs under callgrind (--separate-threads=yes) once with N
+# and once with 2N measured requests (same warm-up); per request is
 # (count(2N) - count(N)) / N, so start-up and warm-up cancel.
-#   instr_per_req               the iothread's own total Ir
-#   instr_per_req_no_zero_fill  the same without the zero-filling of
+#   {iothread,main,all}_instr_per_req
+#                               the instructions executed by the
+#                               iothread, the main loop's thread, all
+#                               threads
+#   ..._no_zero_fill            the same without the zero-filling of
 #                               virtqueue_split_pop's stack arrays, which
 #                               -ftrivial-auto-var-init=zero adds and which
 #                               callgrind counts per rep-stos iteration
 #                               (found with objdump; see p2-callgrind.py)
-#   heap_allocs_per_req         malloc + calloc + realloc calls
-#   frees_per_req               free calls
-#   aligned_allocs_per_req      posix_memalign, memalign, aligned_alloc
+#   zero_fill_instr_per_req     that zero-filling, all threads
+#   {iothread,all}_heap_allocs_per_req
+#                               malloc + calloc + realloc calls (the main
+#                               loop's are mostly the qtest protocol's)
+#   {iothread,all}_frees_per_req
+#                               free calls
+#   aligned_allocs_per_req      posix_memalign, memalign, aligned_alloc,
+#                               all threads
 #
 # Environment: P2_N (measured requests, default per workload),
-# P2_WARMUP (default 2000), P2_CG_N (callgrind N, default 2000),
-# P2_CG_WARMUP (default 200), P2_ARGS (more options for the generator).
+# P2_WARMUP (default 2000), P2_SYSCALL_N (default 2000), P2_CG_N
+# (callgrind N, default 2000), P2_CG_WARMUP (default 200), P2_ARGS (more
+# options for the generator).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -69,6 +82,7 @@ null|shm) args+=(-b "$backend") ;;
 esac
 n=${P2_N:-$n}
 warmup=${P2_WARMUP:-2000}
+syscall_n=${P2_SYSCALL_N:-2000}
 cg_n=${P2_CG_N:-2000}
 cg_warmup=${P2_CG_WARMUP:-200}
 # shellcheck disable=SC2206
@@ -97,12 +111,14 @@ run_bench() {
     cat "$log.out"
 }
 
-run_bench "$tmp/native" "$qemu" "${args[@]}" -n "$n" --warmup "$warmup" \
-    "${extra[@]}" | sed "s/^/$workload /"
+if [ -z "$callgrind" ]; then
+    run_bench "$tmp/native" "$qemu" "${args[@]}" -n "$n" \
+        --warmup "$warmup" --syscalls "$syscall_n" "${extra[@]}" |
+        sed "s/^/$workload /"
+    exit 0
+fi
 
-[ -n "$callgrind" ] || exit 0
-
-# count_run TAG N: run under callgrind; the iothread's counts to $tmp/TAG
+# count_run TAG N: run under callgrind; the threads' counts to $tmp/TAG
 count_run() {
     local dir=$tmp/cg-$1
     mkdir -p "$dir"
@@ -124,25 +140,34 @@ import sys
 
 
 def counts(path):
-    return {k: int(v) for k, v in (line.split() for line in open(path))
-            if k != 'file'}
+    res = {}
+    for line in open(path):
+        *key, value = line.split()
+        res[' '.join(key)] = int(value)
+    return res
 
 
 c1, c2 = counts(sys.argv[1]), counts(sys.argv[2])
 n, workload = int(sys.argv[3]), sys.argv[4]
 if c1['zero_fill_sites'] != c2['zero_fill_sites']:
     sys.exit('p2: error: the two runs disagree on the binary')
-for metric, f, unit in (
-        ('instr_per_req', lambda c: c['ir'], 'instr/req'),
-        ('instr_per_req_no_zero_fill',
-         lambda c: c['ir'] - c['zero_fill_ir'], 'instr/req'),
-        ('zero_fill_instr_per_req', lambda c: c['zero_fill_ir'],
-         'instr/req'),
-        ('heap_allocs_per_req',
-         lambda c: c['malloc'] + c['calloc'] + c['realloc'], 'allocs/req'),
-        ('frees_per_req', lambda c: c['free'], 'frees/req'),
-        ('aligned_allocs_per_req', lambda c: c['aligned_alloc'],
-         'allocs/req')):
+rows = []
+for t in ('iothread', 'main', 'all'):
+    rows += [
+        (t + '_instr_per_req', lambda c, t=t: c[t + ' ir'], 'instr/req'),
+        (t + '_instr_per_req_no_zero_fill',
+         lambda c, t=t: c[t + ' ir'] - c[t + ' zero_fill_ir'], 'instr/req')]
+rows.append(('zero_fill_instr_per_req', lambda c: c['all zero_fill_ir'],
+             'instr/req'))
+for t in ('iothread', 'all'):
+    rows += [
+        (t + '_heap_allocs_per_req',
+         lambda c, t=t: c[t + ' malloc'] + c[t + ' calloc'] +
+         c[t + ' realloc'], 'allocs/req'),
+        (t + '_frees_per_req', lambda c, t=t: c[t + ' free'], 'frees/req')]
+rows.append(('aligned_allocs_per_req', lambda c: c['all aligned_alloc'],
+             'allocs/req'))
+for metric, f, unit in rows:
     print('%s %s %.1f %s' % (workload, metric, (f(c2) - f(c1)) / n, unit))
 print('%s callgrind_n %d req' % (workload, n))
 print('%s zero_fill_sites %d instr' % (workload, c1['zero_fill_sites']))
