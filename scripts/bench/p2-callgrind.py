@@ -28,7 +28,9 @@ Prints, one per line, "<set> <name> <count>":
                   aligned_alloc sums posix_memalign, memalign,
                   aligned_alloc, valloc
 
-and "zero_fill_sites <n>", how many such instructions objdump found.
+and "zero_fill_sites <n>", how many such instructions objdump found. A
+binary in which none is found, or a run in which callgrind recorded none
+of them executing, is an error: the fill would silently count as work.
 """
 
 import re
@@ -67,7 +69,7 @@ def zero_fill_sites(binary):
             start = int(f[0], 16)
             rng = (start, start + int(f[1], 16))
     if rng is None:
-        return set(), set()
+        die('no function %s in %s' % (FUNC, binary))
     dis = subprocess.run(['objdump', '-d', '--no-show-raw-insn',
                           '--start-address=0x%x' % rng[0],
                           '--stop-address=0x%x' % rng[1], binary],
@@ -82,6 +84,9 @@ def zero_fill_sites(binary):
             stos.add(addr)
         elif re.match(r'call\s+\S+\s+<memset(@plt)?>', insn):
             calls.add(addr)
+    if not stos and not calls:
+        die('no zero-fill site (rep stos, call memset) found in %s of %s'
+            % (FUNC, binary))
     return stos, calls
 
 
@@ -153,6 +158,8 @@ def main():
         if not marked:
             die('no thread ran ' + mark)
         sets[role] = [max(marked, key=lambda t: t['ir'])]
+    if not sum(t['zero_fill_ir'] for t in threads):
+        die('callgrind recorded no instruction at the zero-fill sites')
     print('zero_fill_sites', len(stos) + len(memset_calls))
     for role in ('iothread', 'main', 'all'):
         for k in COUNTS:
