@@ -16,7 +16,8 @@
 # qtest, injects the interrupts) and of all QEMU's threads, from
 # /proc/PID/task/TID/schedstat; requests per notification (kick); then,
 # after the timed phase, system calls per request of the same three,
-# counted with strace over P2_SYSCALL_N requests (tracing is slow).
+# counted with strace over P2_SYSCALL_N requests (tracing is slow). For
+# shm, the cache mode: "cache writeback" if /dev/shm refused O_DIRECT.
 # Every completion is checked OK.
 #
 # --callgrind instead counts instructions and heap allocations per
