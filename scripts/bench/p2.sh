@@ -6,8 +6,15 @@
 #
 # usage: p2.sh QEMU_BINARY WORKLOAD BACKEND [--callgrind]
 #
-#   WORKLOAD   randread-qd1, randread-qd32, seqwrite-qd32 (sequential, so
-#              the device can merge) or randrw-qd32 (70% reads); 4 KiB each
+#   WORKLOAD   4 KiB, one data segment: randread-qd1, randread-qd32,
+#              seqwrite-qd32 (sequential, so the device can merge),
+#              randrw-qd32 (70% reads);
+#              randread64k-qd16: 64 KiB random reads in 16 segments of
+#              4 KiB, like a Linux guest's scattered pages;
+#              seqwrite-flush32-qd32: seqwrite-qd32 with a FLUSH after
+#              every 32 writes;
+#              randrw-discard-qd32: randrw-qd32 in which 20% of the
+#              requests DISCARD 4 KiB (the drive has discard=unmap)
 #   BACKEND    null (null-co, read-zeroes=off: no data touched) or shm (a
 #              raw file in /dev/shm, aio=io_uring, cache=none)
 #
@@ -75,6 +82,12 @@ randread-qd1)  args=(-w randread -q 1);  n=20000 ;;
 randread-qd32) args=(-w randread -q 32); n=200000 ;;
 seqwrite-qd32) args=(-w seqwrite -q 32); n=200000 ;;
 randrw-qd32)   args=(-w randrw -q 32 --read-pct 70); n=200000 ;;
+randread64k-qd16)
+    args=(-w randread -q 16 --block-size 65536 --segments 16); n=100000 ;;
+seqwrite-flush32-qd32)
+    args=(-w seqwrite -q 32 --flush-every 32); n=200000 ;;
+randrw-discard-qd32)
+    args=(-w randrw -q 32 --read-pct 70 --discard-pct 20); n=200000 ;;
 *) die "unknown workload $workload" ;;
 esac
 case $backend in

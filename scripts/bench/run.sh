@@ -43,7 +43,8 @@ cells=(
     "p1-read-instr=|$here/p1.sh {build} read --callgrind"
     "p1-write-instr=|$here/p1.sh {build} write --callgrind"
 )
-for w in randread-qd1 randread-qd32 seqwrite-qd32 randrw-qd32; do
+for w in randread-qd1 randread-qd32 seqwrite-qd32 randrw-qd32 \
+         randread64k-qd16 seqwrite-flush32-qd32 randrw-discard-qd32; do
     for backend in null shm; do
         [ -n "${QUICK:-}" ] && [ $backend = shm ] && continue
         cells+=("p2-$w-$backend|$here/p2.sh {qemu} $w $backend")

@@ -45,8 +45,10 @@
 #define IOTHREAD_COMM       "IO " IOTHREAD_ID
 #define DEVICE_SLOT         4
 #define HDR_SIZE            16
-/* Per request: the 16-byte header, then the status byte */
-#define CTL_STRIDE          32
+/* Per request: the 16-byte header, the status byte, a DISCARD's range */
+#define STATUS_OFF          16
+#define DWZ_OFF             32
+#define CTL_STRIDE          48
 #define STATUS_UNSET        0xff
 
 typedef enum Workload {
@@ -61,7 +63,10 @@ typedef struct BenchOptions {
     int64_t requests;
     int64_t warmup;
     int block_size;
+    int segments;
     int read_pct;
+    int flush_every;
+    int discard_pct;
     bool shm;
     const char *shm_dir;
     int64_t size;
@@ -73,10 +78,20 @@ typedef struct BenchOptions {
     int64_t syscall_requests;
 } BenchOptions;
 
+/* The descriptor chains of a slot; FLUSH and DISCARD carry no data */
+typedef enum Chain {
+    CHAIN_DATA,                 /* header, data segments, status */
+    CHAIN_FLUSH,                /* header, status */
+    CHAIN_DISCARD,              /* header, range, status */
+    CHAIN__MAX,
+} Chain;
+
 typedef struct Slot {
-    uint32_t head;              /* first ring descriptor of the chain */
-    uint64_t data_desc;         /* guest address of the data descriptor */
-    uint32_t type;              /* VIRTIO_BLK_T_IN or VIRTIO_BLK_T_OUT */
+    uint32_t head[CHAIN__MAX];  /* first ring descriptor of each chain */
+    uint64_t data_desc;         /* guest address of the first data segment */
+    uint32_t data_type;         /* direction of the data segments */
+    uint32_t type;              /* type of the request in flight */
+    Chain chain;                /* the chain in flight */
     bool busy;
 } Slot;
 
@@ -107,6 +122,7 @@ typedef struct Bench {
     uint64_t sectors;           /* disk size */
     uint64_t next_sector;       /* sequential workload */
     uint64_t rng;
+    int writes_since_flush;
 
     uint64_t submitted;
     uint64_t completed;
@@ -117,6 +133,13 @@ typedef struct ThreadCPU {
     int tid;
     uint64_t ns;                /* CPU time so far, from schedstat */
 } ThreadCPU;
+
+/* A slot's descriptor as bench_add_chain() puts it on the ring */
+typedef struct BenchDesc {
+    uint64_t addr;
+    uint32_t len;
+    bool write;                 /* device-writable */
+} BenchDesc;
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -314,6 +337,8 @@ static void bench_start_qemu(Bench *b, char **shm_path)
     g_autofree char *backend = backend_args(o, shm_path);
     g_autofree char *poll = o->poll_max_ns < 0 ? g_strdup("") :
         g_strdup_printf(",poll-max-ns=%" PRId64, o->poll_max_ns);
+    /* without it the block layer drops DISCARDs before the driver */
+    const char *unmap = o->discard_pct ? ",discard=unmap" : "";
     int out = dup(STDOUT_FILENO);
 
     /* libqtest logs the command line to stdout, which is for results */
@@ -321,11 +346,11 @@ static void bench_start_qemu(Bench *b, char **shm_path)
     dup2(STDERR_FILENO, STDOUT_FILENO);
     b->qts = qtest_initf("-M pc -nodefaults -name debug-threads=on "
                          "-object iothread,id=" IOTHREAD_ID "%s "
-                         "-drive if=none,id=drive0,%s "
+                         "-drive if=none,id=drive0,%s%s "
                          "-device virtio-blk-pci,drive=drive0,"
                          "iothread=" IOTHREAD_ID ",num-queues=1,"
                          "addr=%02x.0",
-                         poll, backend, DEVICE_SLOT);
+                         poll, backend, unmap, DEVICE_SLOT);
     fflush(stdout);
     dup2(out, STDOUT_FILENO);
     close(out);
@@ -351,6 +376,9 @@ static void bench_start_device(Bench *b)
     }
     if (!o->no_event_idx) {
         wanted |= 1ull << VIRTIO_RING_F_EVENT_IDX;
+    }
+    if (o->discard_pct) {
+        wanted |= 1ull << VIRTIO_BLK_F_DISCARD;
     }
 
     pc_alloc_init(&b->alloc, b->qts, ALLOC_NO_FLAGS);
@@ -378,20 +406,68 @@ static void bench_start_device(Bench *b)
 }
 
 /*
- * Each slot is one request buffer with a fixed descriptor chain, set up
- * once: header, data, status, either directly in the ring or in an
- * indirect table (as Linux does for any request of more than one
- * segment). A completed chain is made available again as it is; only
- * the header, the status byte and, when the direction changes, the data
- * descriptor's flags are written per request.
+ * Put a chain on the ring, in the ring itself or as an indirect table,
+ * as slot @slot's @chain. Returns the guest address of its first
+ * descriptor.
+ */
+static uint64_t bench_add_chain(Bench *b, int slot, Chain chain,
+                                const BenchDesc *d, int n)
+{
+    uint64_t table;
+    uint32_t head;
+    int i;
+
+    if (b->opts->direct) {
+        /* libqos takes ring descriptors in order, each linked to the next */
+        head = b->vq->free_head;
+        for (i = 0; i < n; i++) {
+            qvirtqueue_add(b->qts, b->vq, d[i].addr, d[i].len, d[i].write,
+                           i < n - 1);
+        }
+        table = b->vq->desc + 16 * head;
+    } else {
+        QVRingIndirectDesc *ind =
+            qvring_indirect_desc_setup(b->qts, b->vdev, &b->alloc, n);
+
+        for (i = 0; i < n; i++) {
+            qvring_indirect_desc_add(b->vdev, b->qts, ind, d[i].addr,
+                                     d[i].len, d[i].write);
+        }
+        table = ind->desc;
+        head = qvirtqueue_add_indirect(b->qts, b->vq, ind);
+        g_free(ind);
+    }
+    b->slots[slot].head[chain] = head;
+    b->slot_of_head[head] = slot;
+    return table;
+}
+
+/*
+ * Each slot is one request buffer with fixed descriptor chains, set up
+ * once: header, data segments, status, either directly in the ring or in
+ * an indirect table (as Linux does for any request of more than one
+ * segment); FLUSH and DISCARD, when the workload has them, get chains of
+ * their own without data, as Linux sends them. A completed chain is made
+ * available again as it is; only the header, the status byte, a
+ * DISCARD's range and, when the direction changes, the data segments'
+ * flags are written per request.
  */
 static void bench_setup_slots(Bench *b)
 {
     const BenchOptions *o = b->opts;
+    int seg_len = o->block_size / o->segments;
+    g_autofree BenchDesc *d = g_new(BenchDesc, o->segments + 2);
+    int ring_descs = o->direct ? o->segments + 2 : 1;
     uint64_t data_area;
-    int i;
+    int i, k;
 
-    if (o->direct ? 3 * o->qd > b->vq->size : o->qd > b->vq->size) {
+    if (o->flush_every) {
+        ring_descs += o->direct ? 2 : 1;
+    }
+    if (o->discard_pct) {
+        ring_descs += o->direct ? 3 : 1;
+    }
+    if (ring_descs * o->qd > b->vq->size) {
         die("queue depth %d does not fit a ring of %u", o->qd, b->vq->size);
     }
 
@@ -401,7 +477,7 @@ static void bench_setup_slots(Bench *b)
     b->batch = g_new(int, o->qd);
     b->ring_buf = g_new(uint16_t, o->qd);
     b->used_buf = g_new(struct vring_used_elem, o->qd);
-    b->ctl_copy = g_malloc(o->qd * CTL_STRIDE);
+    b->ctl_copy = g_malloc0(o->qd * CTL_STRIDE);
     memset(b->slot_of_head, -1, sizeof(int) * b->vq->size);
 
     b->ctl = guest_alloc(&b->alloc, o->qd * CTL_STRIDE);
@@ -413,34 +489,31 @@ static void bench_setup_slots(Bench *b)
     for (i = 0; i < o->qd; i++) {
         Slot *s = &b->slots[i];
         uint64_t hdr = b->ctl + i * CTL_STRIDE;
-        uint64_t status = hdr + HDR_SIZE;
         uint64_t data = b->data + (uint64_t)i * o->block_size;
+        BenchDesc status = { hdr + STATUS_OFF, 1, true };
 
+        d[0] = (BenchDesc) { hdr, HDR_SIZE, false };
         /* created as reads; bench_submit() flips the data direction */
-        s->type = VIRTIO_BLK_T_IN;
-        if (o->direct) {
-            s->head = qvirtqueue_add(b->qts, b->vq, hdr, HDR_SIZE,
-                                     false, true);
-            s->data_desc = b->vq->desc + 16 *
-                qvirtqueue_add(b->qts, b->vq, data, o->block_size,
-                               true, true);
-            qvirtqueue_add(b->qts, b->vq, status, 1, true, false);
-        } else {
-            QVRingIndirectDesc *ind =
-                qvring_indirect_desc_setup(b->qts, b->vdev, &b->alloc, 3);
-
-            qvring_indirect_desc_add(b->vdev, b->qts, ind, hdr, HDR_SIZE,
-                                     false);
-            qvring_indirect_desc_add(b->vdev, b->qts, ind, data,
-                                     o->block_size, true);
-            qvring_indirect_desc_add(b->vdev, b->qts, ind, status, 1, true);
-            s->data_desc = ind->desc + 16;
-            s->head = qvirtqueue_add_indirect(b->qts, b->vq, ind);
-            g_free(ind);
+        for (k = 0; k < o->segments; k++) {
+            d[1 + k] = (BenchDesc) { data + k * seg_len, seg_len, true };
         }
-        b->slot_of_head[s->head] = i;
+        d[1 + o->segments] = status;
+        s->data_desc = bench_add_chain(b, i, CHAIN_DATA, d,
+                                       o->segments + 2) + 16;
+        s->data_type = VIRTIO_BLK_T_IN;
+        if (o->flush_every) {
+            d[1] = status;
+            bench_add_chain(b, i, CHAIN_FLUSH, d, 2);
+        }
+        if (o->discard_pct) {
+            d[1] = (BenchDesc) {
+                hdr + DWZ_OFF, sizeof(struct virtio_blk_discard_write_zeroes),
+                false
+            };
+            d[2] = status;
+            bench_add_chain(b, i, CHAIN_DISCARD, d, 3);
+        }
         b->free_slots[b->nfree++] = i;
-        memset(b->ctl_copy + i * CTL_STRIDE, 0, CTL_STRIDE);
     }
 }
 
@@ -462,25 +535,45 @@ static void bench_put_slot(Bench *b, int i)
 
 static void bench_submit(Bench *b, uint32_t type, uint64_t sector)
 {
+    const BenchOptions *o = b->opts;
     int i = bench_get_slot(b);
     Slot *s = &b->slots[i];
     uint8_t *ctl = b->ctl_copy + i * CTL_STRIDE;
+    int k;
 
-    if (s->type != type) {
-        uint16_t flags = VRING_DESC_F_NEXT;
+    switch (type) {
+    case VIRTIO_BLK_T_FLUSH:
+        s->chain = CHAIN_FLUSH;
+        break;
+    case VIRTIO_BLK_T_DISCARD:
+        /* the range is in the payload; the header's sector is unused */
+        s->chain = CHAIN_DISCARD;
+        stq_le_p(ctl + DWZ_OFF, sector);
+        stl_le_p(ctl + DWZ_OFF + 8, o->block_size / SECTOR_SIZE);
+        stl_le_p(ctl + DWZ_OFF + 12, 0);        /* flags */
+        sector = 0;
+        break;
+    default:
+        s->chain = CHAIN_DATA;
+        if (s->data_type != type) {
+            uint16_t flags = VRING_DESC_F_NEXT;
 
-        if (type == VIRTIO_BLK_T_IN) {
-            flags |= VRING_DESC_F_WRITE;
+            if (type == VIRTIO_BLK_T_IN) {
+                flags |= VRING_DESC_F_WRITE;
+            }
+            for (k = 0; k < o->segments; k++) {
+                qtest_writew(b->qts, s->data_desc + 16 * k + 12, flags);
+            }
+            s->data_type = type;
         }
-        qtest_writew(b->qts, s->data_desc + 12, flags);
-        s->type = type;
     }
 
     stl_le_p(ctl, type);
     stl_le_p(ctl + 4, 0);               /* ioprio */
     stq_le_p(ctl + 8, sector);
-    ctl[HDR_SIZE] = STATUS_UNSET;
+    ctl[STATUS_OFF] = STATUS_UNSET;
 
+    s->type = type;
     s->busy = true;
     b->batch[b->nbatch++] = i;
 }
@@ -492,6 +585,17 @@ static void bench_next_request(Bench *b)
     uint64_t per_block = o->block_size / SECTOR_SIZE;
     uint32_t type = VIRTIO_BLK_T_IN;
     uint64_t sector;
+
+    if (o->flush_every && b->writes_since_flush == o->flush_every) {
+        b->writes_since_flush = 0;
+        bench_submit(b, VIRTIO_BLK_T_FLUSH, 0);
+        return;
+    }
+    if (o->discard_pct && rng_next(&b->rng) % 100 < o->discard_pct) {
+        bench_submit(b, VIRTIO_BLK_T_DISCARD,
+                     rng_next(&b->rng) % blocks * per_block);
+        return;
+    }
 
     switch (o->workload) {
     case WORKLOAD_SEQWRITE:
@@ -511,6 +615,9 @@ static void bench_next_request(Bench *b)
     default:
         sector = rng_next(&b->rng) % blocks * per_block;
         break;
+    }
+    if (type == VIRTIO_BLK_T_OUT) {
+        b->writes_since_flush++;
     }
     bench_submit(b, type, sector);
 }
@@ -554,7 +661,9 @@ static void bench_publish(Bench *b)
 
         run = MIN(b->nbatch - i, vq->size - pos);
         for (j = 0; j < run; j++) {
-            stw_le_p(&ring[j], b->slots[b->batch[i + j]].head);
+            Slot *s = &b->slots[b->batch[i + j]];
+
+            stw_le_p(&ring[j], s->head[s->chain]);
         }
         qtest_memwrite(b->qts, vq->avail + 4 + 2 * pos, ring, 2 * run);
     }
@@ -581,7 +690,7 @@ static void bench_publish(Bench *b)
 /*
  * Take what the device has used: every head must be one in flight, with
  * the length the device writes (data and status for a read, the status
- * alone for a write) and status OK. Returns the number of completions.
+ * alone otherwise) and status OK. Returns the number of completions.
  */
 static int bench_reap(Bench *b)
 {
@@ -615,7 +724,7 @@ static int bench_reap(Bench *b)
         uint32_t want_len;
         uint8_t status;
 
-        if (!s || !s->busy) {
+        if (!s || !s->busy || s->head[s->chain] != head) {
             die("the device used head %u, which is not in flight", head);
         }
         want_len = s->type == VIRTIO_BLK_T_IN ? o->block_size + 1 : 1;
@@ -623,7 +732,7 @@ static int bench_reap(Bench *b)
             die("head %u used with length %u, expected %u",
                 head, len, want_len);
         }
-        status = b->ctl_copy[si * CTL_STRIDE + HDR_SIZE];
+        status = b->ctl_copy[si * CTL_STRIDE + STATUS_OFF];
         if (status != VIRTIO_BLK_S_OK) {
             die("request %" PRIu64 " (head %u) completed with status %u",
                 b->completed, head, status);
@@ -777,8 +886,15 @@ static void parse_options(int argc, char **argv, BenchOptions *o)
           "directory of the shm backend's file (default /dev/shm)", "DIR" },
         { "block-size", 0, 0, G_OPTION_ARG_INT, &o->block_size,
           "bytes per request (default 4096)", "N" },
+        { "segments", 0, 0, G_OPTION_ARG_INT, &o->segments,
+          "data descriptors per request, equal parts of it (default 1)",
+          "N" },
         { "read-pct", 0, 0, G_OPTION_ARG_INT, &o->read_pct,
           "randrw: percentage of reads (default 70)", "P" },
+        { "flush-every", 0, 0, G_OPTION_ARG_INT, &o->flush_every,
+          "a FLUSH after every N writes (default 0: none)", "N" },
+        { "discard-pct", 0, 0, G_OPTION_ARG_INT, &o->discard_pct,
+          "percentage of requests that DISCARD a block (default 0)", "P" },
         { "poll-max-ns", 0, 0, G_OPTION_ARG_INT64, &o->poll_max_ns,
           "the iothread's poll-max-ns (default: QEMU's)", "NS" },
         { "direct", 0, 0, G_OPTION_ARG_NONE, &o->direct,
@@ -801,7 +917,8 @@ static void parse_options(int argc, char **argv, BenchOptions *o)
 
     *o = (BenchOptions) {
         .qd = 32, .requests = 100000, .warmup = 1000, .block_size = 4096,
-        .read_pct = 70, .shm_dir = "/dev/shm", .size = 1ll << 30,
+        .segments = 1, .read_pct = 70, .shm_dir = "/dev/shm",
+        .size = 1ll << 30,
         .poll_max_ns = -1, .timeout_s = 300,
     };
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -840,7 +957,9 @@ static void parse_options(int argc, char **argv, BenchOptions *o)
     if (o->qd < 1 || o->requests < 1 || o->warmup < 0 ||
         o->block_size < SECTOR_SIZE || o->block_size % SECTOR_SIZE ||
         o->size < o->block_size || o->size % o->block_size ||
-        o->read_pct < 0 || o->read_pct > 100 || o->timeout_s < 1 ||
+        o->segments < 1 || o->block_size % o->segments ||
+        o->read_pct < 0 || o->read_pct > 100 || o->flush_every < 0 ||
+        o->discard_pct < 0 || o->discard_pct > 100 || o->timeout_s < 1 ||
         o->syscall_requests < 0) {
         die("bad option value (see --help)");
     }
