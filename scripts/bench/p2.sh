@@ -4,7 +4,7 @@
 # one QEMU binary: virtio-blk-pci with an iothread on a pc machine, driven
 # through qtest, and prints "<workload> <metric> <value> <unit>" lines.
 #
-# usage: p2.sh QEMU_BINARY WORKLOAD BACKEND [--callgrind]
+# usage: p2.sh QEMU_BINARY WORKLOAD BACKEND [--poll0] [--callgrind]
 #
 #   WORKLOAD   4 KiB, one data segment: randread-qd1, randread-qd32,
 #              seqwrite-qd32 (sequential, so the device can merge),
@@ -17,6 +17,8 @@
 #              requests DISCARD 4 KiB (the drive has discard=unmap)
 #   BACKEND    null (null-co, read-zeroes=off: no data touched) or shm (a
 #              raw file in /dev/shm, aio=io_uring, cache=none)
+#   --poll0    the iothread with poll-max-ns=0: no busy polling, so its
+#              CPU time and instructions are work, not waiting
 #
 # Without --callgrind, over the timed phase: requests/s, CPU time per
 # request of the iothread, of the main loop (which, with no irqfd under
@@ -61,16 +63,21 @@ here=$(dirname "$0")
 
 die() { echo "p2: error: $*" >&2; exit 1; }
 
-[ $# -ge 3 ] || die "usage: p2.sh QEMU_BINARY WORKLOAD BACKEND [--callgrind]"
+[ $# -ge 3 ] ||
+    die "usage: p2.sh QEMU_BINARY WORKLOAD BACKEND [--poll0] [--callgrind]"
 qemu=$(realpath "$1")
 workload=$2
 backend=$3
+shift 3
+args=()
 callgrind=
-case ${4:-} in
-"") ;;
---callgrind) callgrind=1 ;;
-*) die "unknown option $4" ;;
-esac
+for opt; do
+    case $opt in
+    --poll0) args+=(--poll-max-ns 0) ;;
+    --callgrind) callgrind=1 ;;
+    *) die "unknown option $opt" ;;
+    esac
+done
 [ -x "$qemu" ] || die "$1 is not an executable"
 case $qemu in
 *-system-x86_64) ;;
@@ -78,16 +85,16 @@ case $qemu in
 esac
 
 case $workload in
-randread-qd1)  args=(-w randread -q 1);  n=20000 ;;
-randread-qd32) args=(-w randread -q 32); n=200000 ;;
-seqwrite-qd32) args=(-w seqwrite -q 32); n=200000 ;;
-randrw-qd32)   args=(-w randrw -q 32 --read-pct 70); n=200000 ;;
+randread-qd1)  args+=(-w randread -q 1);  n=20000 ;;
+randread-qd32) args+=(-w randread -q 32); n=200000 ;;
+seqwrite-qd32) args+=(-w seqwrite -q 32); n=200000 ;;
+randrw-qd32)   args+=(-w randrw -q 32 --read-pct 70); n=200000 ;;
 randread64k-qd16)
-    args=(-w randread -q 16 --block-size 65536 --segments 16); n=100000 ;;
+    args+=(-w randread -q 16 --block-size 65536 --segments 16); n=100000 ;;
 seqwrite-flush32-qd32)
-    args=(-w seqwrite -q 32 --flush-every 32); n=200000 ;;
+    args+=(-w seqwrite -q 32 --flush-every 32); n=200000 ;;
 randrw-discard-qd32)
-    args=(-w randrw -q 32 --read-pct 70 --discard-pct 20); n=200000 ;;
+    args+=(-w randrw -q 32 --read-pct 70 --discard-pct 20); n=200000 ;;
 *) die "unknown workload $workload" ;;
 esac
 case $backend in

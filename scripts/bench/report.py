@@ -119,7 +119,7 @@ def describe(meta):
     info = dict(meta, accel=', '.join(sorted(meta['accel'])) or 'n/a')
     text = ('- date: {date}\n- machine: {cpu}, {nproc} CPUs, kernel {kernel}\n'
             '- command: `{command}` ({reps} repetitions per cell, '
-            'interleaved; {seconds} s in all)\n'
+            'interleaved in ABBA order; {seconds} s in all)\n'
             '- guest acceleration: {accel}\n').format(**info)
     if fallbacks(meta):
         text += ('- **cache=writeback**: /dev/shm refused O_DIRECT, so these '
