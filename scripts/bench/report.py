@@ -178,7 +178,11 @@ def main():
             'from the data in docs/bench-data/); do not edit by hand. '
             'Ratios are fork/stock of the medians; "better" says which '
             'direction is an improvement. Instruction counts come from '
-            'callgrind and are exact, so their min and max agree.', '']
+            'callgrind: P1\'s are exact (qemu-img bench has no timing in it) '
+            'and run once per build; P2\'s depend on timing (how many '
+            'requests one pass of the event loop takes, how long the '
+            'iothread polls), so they run every repetition and vary; '
+            'min-max shows by how much.', '']
     if main_run:
         rows, units, labels, meta = main_run
         text += ['## Stock against fork', '', describe(meta),
@@ -197,7 +201,9 @@ def main():
     text += ['## Reproduce', '',
              '    make bench          # stock against fork, writes docs/',
              '    make bench AA=1     # stock against stock (noise)',
-             '    make bench QUICK=1  # smoke run into build/bench/', '']
+             '    make bench QUICK=1  # smoke run into build/bench/',
+             '    make bench ONLY=RE  # cells matching RE, into build/bench/',
+             '']
     with open(os.path.join(out_dir, 'benchmarks.md'), 'w') as f:
         f.write('\n'.join(text))
 
