@@ -1,26 +1,36 @@
 #!/usr/bin/env python3
-"""Read the iothread's counts out of a callgrind run of QEMU.
+"""Read per-thread counts out of a callgrind run of QEMU.
 
 usage: p2-callgrind.py QEMU_BINARY CALLGRIND_OUT_FILE...
 
 The files are one run's per-thread dumps (valgrind --tool=callgrind
 --separate-threads=yes --dump-instr=yes --compress-strings=no
---compress-pos=no). The iothread's is the one whose call tree contains
-iothread_run; of those (the QMP monitor has an iothread too) the one that
-executed the most instructions. Prints, one per line, "<name> <count>":
+--compress-pos=no). Counts are given for three sets of threads:
 
-  ir              the thread's own total of executed instructions
+  iothread  the thread whose call tree contains iothread_run; of those
+            (the QMP monitor has an iothread too) the one that executed
+            the most instructions
+  main      the thread whose call tree contains main_loop_wait: under
+            qtest (no irqfd) it injects the device's interrupts
+  all       every thread of the run, those two included
+
+Prints, one per line, "<set> <name> <count>":
+
+  ir              the threads' own total of executed instructions
   zero_fill_ir    of those, the instructions that zero-fill the stack
                   arrays of virtqueue_split_pop (-ftrivial-auto-var-init):
                   every `rep stos` in that function, counted per
                   iteration, plus everything executed by its calls to
                   memset; their addresses come from objdump of the binary
-  zero_fill_sites how many such instructions objdump found
   malloc, calloc, realloc, free, aligned_alloc
                   calls into the C library's allocator from outside the C
                   library (so that realloc calling malloc counts once);
                   aligned_alloc sums posix_memalign, memalign,
                   aligned_alloc, valloc
+
+and "zero_fill_sites <n>", how many such instructions objdump found. A
+binary in which none is found, or a run in which callgrind recorded none
+of them executing, is an error: the fill would silently count as work.
 """
 
 import re
@@ -28,6 +38,10 @@ import subprocess
 import sys
 
 FUNC = 'virtqueue_split_pop'
+# functions that tell the iothread and the main loop's thread
+MARKS = ('iothread_run', 'main_loop_wait')
+COUNTS = ('ir', 'zero_fill_ir', 'malloc', 'calloc', 'realloc', 'free',
+          'aligned_alloc')
 ALLOC_NAMES = {
     'malloc': 'malloc', '__libc_malloc': 'malloc',
     'calloc': 'calloc', '__libc_calloc': 'calloc',
@@ -55,7 +69,7 @@ def zero_fill_sites(binary):
             start = int(f[0], 16)
             rng = (start, start + int(f[1], 16))
     if rng is None:
-        return set(), set()
+        die('no function %s in %s' % (FUNC, binary))
     dis = subprocess.run(['objdump', '-d', '--no-show-raw-insn',
                           '--start-address=0x%x' % rng[0],
                           '--stop-address=0x%x' % rng[1], binary],
@@ -70,6 +84,9 @@ def zero_fill_sites(binary):
             stos.add(addr)
         elif re.match(r'call\s+\S+\s+<memset(@plt)?>', insn):
             calls.add(addr)
+    if not stos and not calls:
+        die('no zero-fill site (rep stos, call memset) found in %s of %s'
+            % (FUNC, binary))
     return stos, calls
 
 
@@ -81,8 +98,8 @@ def name(val):
 def parse(path, stos, memset_calls):
     """Counts of one thread's callgrind dump."""
     res = {'ir': None, 'zero_fill_ir': 0, 'iothread_run': False,
-           'malloc': 0, 'calloc': 0, 'realloc': 0, 'free': 0,
-           'aligned_alloc': 0}
+           'main_loop_wait': False, 'malloc': 0, 'calloc': 0, 'realloc': 0,
+           'free': 0, 'aligned_alloc': 0}
     ob = fn = cob = cfn = None
     in_call = False
     with open(path) as f:
@@ -106,14 +123,14 @@ def parse(path, stos, memset_calls):
                 ob = val
             elif key == 'fn':
                 fn = name(val)
-                if fn == 'iothread_run':
-                    res['iothread_run'] = True
+                if fn in MARKS:
+                    res[fn] = True
             elif key == 'cob':
                 cob = val
             elif key == 'cfn':
                 cfn = name(val)
-                if cfn == 'iothread_run':
-                    res['iothread_run'] = True
+                if cfn in MARKS:
+                    res[cfn] = True
             elif key == 'calls':
                 in_call = True
                 kind = ALLOC_NAMES.get(cfn)
@@ -133,19 +150,20 @@ def main():
     if len(sys.argv) < 3:
         die('usage: p2-callgrind.py QEMU_BINARY CALLGRIND_OUT_FILE...')
     stos, memset_calls = zero_fill_sites(sys.argv[1])
-    best = None
-    for path in sys.argv[2:]:
-        r = parse(path, stos, memset_calls)
-        if r['iothread_run'] and (best is None or r['ir'] > best['ir']):
-            best = r
-            best['file'] = path
-    if best is None:
-        die('no thread ran iothread_run')
-    print('file', best['file'])
+    threads = [parse(path, stos, memset_calls) for path in sys.argv[2:]]
+    sets = {'all': threads}
+    for role, mark in (('iothread', 'iothread_run'),
+                       ('main', 'main_loop_wait')):
+        marked = [t for t in threads if t[mark]]
+        if not marked:
+            die('no thread ran ' + mark)
+        sets[role] = [max(marked, key=lambda t: t['ir'])]
+    if not sum(t['zero_fill_ir'] for t in threads):
+        die('callgrind recorded no instruction at the zero-fill sites')
     print('zero_fill_sites', len(stos) + len(memset_calls))
-    for k in ('ir', 'zero_fill_ir', 'malloc', 'calloc', 'realloc', 'free',
-              'aligned_alloc'):
-        print(k, best[k])
+    for role in ('iothread', 'main', 'all'):
+        for k in COUNTS:
+            print(role, k, sum(t[k] for t in sets[role]))
 
 
 main()

@@ -4,34 +4,57 @@
 # one QEMU binary: virtio-blk-pci with an iothread on a pc machine, driven
 # through qtest, and prints "<workload> <metric> <value> <unit>" lines.
 #
-# usage: p2.sh QEMU_BINARY WORKLOAD BACKEND [--callgrind]
+# usage: p2.sh QEMU_BINARY WORKLOAD BACKEND [--poll0] [--callgrind]
 #
-#   WORKLOAD   randread-qd1, randread-qd32, seqwrite-qd32 (sequential, so
-#              the device can merge) or randrw-qd32 (70% reads); 4 KiB each
+#   WORKLOAD   4 KiB, one data segment: randread-qd1, randread-qd32,
+#              seqwrite-qd32 (sequential, so the device can merge),
+#              randrw-qd32 (70% reads);
+#              randread64k-qd16: 64 KiB random reads in 16 segments of
+#              4 KiB, like a Linux guest's scattered pages;
+#              seqwrite-flush32-qd32: seqwrite-qd32 with a FLUSH after
+#              every 32 writes;
+#              randrw-discard-qd32: randrw-qd32 in which 20% of the
+#              requests DISCARD 4 KiB (the drive has discard=unmap)
 #   BACKEND    null (null-co, read-zeroes=off: no data touched) or shm (a
 #              raw file in /dev/shm, aio=io_uring, cache=none)
+#   --poll0    the iothread with poll-max-ns=0: no busy polling, so its
+#              CPU time and instructions are work, not waiting
 #
-# Always: requests/s over the measured phase, the iothread's CPU time per
-# request (/proc/PID/task/TID/schedstat, and the coarser stat), requests
-# per notification (kick), and every completion checked OK.
+# Without --callgrind, over the timed phase: requests/s, CPU time per
+# request of the iothread, of the main loop (which, with no irqfd under
+# qtest, injects the interrupts) and of all QEMU's threads, from
+# /proc/PID/task/TID/schedstat; requests per notification (kick); then,
+# after the timed phase, system calls per request of the same three,
+# counted with strace over P2_SYSCALL_N requests (tracing is slow). For
+# shm, the cache mode: "cache writeback" if /dev/shm refused O_DIRECT.
+# Every completion is checked OK.
 #
-# --callgrind adds instructions and heap allocations per request executed
-# by the iothread: QEMU runs under callgrind (--separate-threads=yes) once
-# with N and once with 2N measured requests (same warm-up); per request is
+# --callgrind instead counts instructions and heap allocations per
+# request: QEMU runs under callgrind (--separate-threads=yes) once with N
+# and once with 2N measured requests (same warm-up); per request is
 # (count(2N) - count(N)) / N, so start-up and warm-up cancel.
-#   instr_per_req               the iothread's own total Ir
-#   instr_per_req_no_zero_fill  the same without the zero-filling of
+#   {iothread,main,all}_instr_per_req
+#                               the instructions executed by the
+#                               iothread, the main loop's thread, all
+#                               threads
+#   ..._no_zero_fill            the same without the zero-filling of
 #                               virtqueue_split_pop's stack arrays, which
 #                               -ftrivial-auto-var-init=zero adds and which
 #                               callgrind counts per rep-stos iteration
 #                               (found with objdump; see p2-callgrind.py)
-#   heap_allocs_per_req         malloc + calloc + realloc calls
-#   frees_per_req               free calls
-#   aligned_allocs_per_req      posix_memalign, memalign, aligned_alloc
+#   zero_fill_instr_per_req     that zero-filling, all threads
+#   {iothread,all}_heap_allocs_per_req
+#                               malloc + calloc + realloc calls (the main
+#                               loop's are mostly the qtest protocol's)
+#   {iothread,all}_frees_per_req
+#                               free calls
+#   aligned_allocs_per_req      posix_memalign, memalign, aligned_alloc,
+#                               all threads
 #
 # Environment: P2_N (measured requests, default per workload),
-# P2_WARMUP (default 2000), P2_CG_N (callgrind N, default 2000),
-# P2_CG_WARMUP (default 200), P2_ARGS (more options for the generator).
+# P2_WARMUP (default 2000), P2_SYSCALL_N (default 2000, 500 at QD1), P2_CG_N
+# (callgrind N, default 2000), P2_CG_WARMUP (default 200), P2_ARGS (more
+# options for the generator).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -40,27 +63,40 @@ here=$(dirname "$0")
 
 die() { echo "p2: error: $*" >&2; exit 1; }
 
-[ $# -ge 3 ] || die "usage: p2.sh QEMU_BINARY WORKLOAD BACKEND [--callgrind]"
+[ $# -ge 3 ] ||
+    die "usage: p2.sh QEMU_BINARY WORKLOAD BACKEND [--poll0] [--callgrind]"
 qemu=$(realpath "$1")
 workload=$2
 backend=$3
+shift 3
+args=()
 callgrind=
-case ${4:-} in
-"") ;;
---callgrind) callgrind=1 ;;
-*) die "unknown option $4" ;;
-esac
+for opt; do
+    case $opt in
+    --poll0) args+=(--poll-max-ns 0) ;;
+    --callgrind) callgrind=1 ;;
+    *) die "unknown option $opt" ;;
+    esac
+done
 [ -x "$qemu" ] || die "$1 is not an executable"
 case $qemu in
 *-system-x86_64) ;;
 *) die "$1: libqtest needs a binary named *-system-x86_64" ;;
 esac
 
+# Under strace a request at QD1 takes milliseconds.
+sys_n=2000
 case $workload in
-randread-qd1)  args=(-w randread -q 1);  n=20000 ;;
-randread-qd32) args=(-w randread -q 32); n=200000 ;;
-seqwrite-qd32) args=(-w seqwrite -q 32); n=200000 ;;
-randrw-qd32)   args=(-w randrw -q 32 --read-pct 70); n=200000 ;;
+randread-qd1)  args+=(-w randread -q 1);  n=20000 sys_n=500 ;;
+randread-qd32) args+=(-w randread -q 32); n=200000 ;;
+seqwrite-qd32) args+=(-w seqwrite -q 32); n=200000 ;;
+randrw-qd32)   args+=(-w randrw -q 32 --read-pct 70); n=200000 ;;
+randread64k-qd16)
+    args+=(-w randread -q 16 --block-size 65536 --segments 16); n=100000 ;;
+seqwrite-flush32-qd32)
+    args+=(-w seqwrite -q 32 --flush-every 32); n=200000 ;;
+randrw-discard-qd32)
+    args+=(-w randrw -q 32 --read-pct 70 --discard-pct 20); n=200000 ;;
 *) die "unknown workload $workload" ;;
 esac
 case $backend in
@@ -69,6 +105,7 @@ null|shm) args+=(-b "$backend") ;;
 esac
 n=${P2_N:-$n}
 warmup=${P2_WARMUP:-2000}
+syscall_n=${P2_SYSCALL_N:-$sys_n}
 cg_n=${P2_CG_N:-2000}
 cg_warmup=${P2_CG_WARMUP:-200}
 # shellcheck disable=SC2206
@@ -97,12 +134,14 @@ run_bench() {
     cat "$log.out"
 }
 
-run_bench "$tmp/native" "$qemu" "${args[@]}" -n "$n" --warmup "$warmup" \
-    "${extra[@]}" | sed "s/^/$workload /"
+if [ -z "$callgrind" ]; then
+    run_bench "$tmp/native" "$qemu" "${args[@]}" -n "$n" \
+        --warmup "$warmup" --syscalls "$syscall_n" "${extra[@]}" |
+        sed "s/^/$workload /"
+    exit 0
+fi
 
-[ -n "$callgrind" ] || exit 0
-
-# count_run TAG N: run under callgrind; the iothread's counts to $tmp/TAG
+# count_run TAG N: run under callgrind; the threads' counts to $tmp/TAG
 count_run() {
     local dir=$tmp/cg-$1
     mkdir -p "$dir"
@@ -124,25 +163,34 @@ import sys
 
 
 def counts(path):
-    return {k: int(v) for k, v in (line.split() for line in open(path))
-            if k != 'file'}
+    res = {}
+    for line in open(path):
+        *key, value = line.split()
+        res[' '.join(key)] = int(value)
+    return res
 
 
 c1, c2 = counts(sys.argv[1]), counts(sys.argv[2])
 n, workload = int(sys.argv[3]), sys.argv[4]
 if c1['zero_fill_sites'] != c2['zero_fill_sites']:
     sys.exit('p2: error: the two runs disagree on the binary')
-for metric, f, unit in (
-        ('instr_per_req', lambda c: c['ir'], 'instr/req'),
-        ('instr_per_req_no_zero_fill',
-         lambda c: c['ir'] - c['zero_fill_ir'], 'instr/req'),
-        ('zero_fill_instr_per_req', lambda c: c['zero_fill_ir'],
-         'instr/req'),
-        ('heap_allocs_per_req',
-         lambda c: c['malloc'] + c['calloc'] + c['realloc'], 'allocs/req'),
-        ('frees_per_req', lambda c: c['free'], 'frees/req'),
-        ('aligned_allocs_per_req', lambda c: c['aligned_alloc'],
-         'allocs/req')):
+rows = []
+for t in ('iothread', 'main', 'all'):
+    rows += [
+        (t + '_instr_per_req', lambda c, t=t: c[t + ' ir'], 'instr/req'),
+        (t + '_instr_per_req_no_zero_fill',
+         lambda c, t=t: c[t + ' ir'] - c[t + ' zero_fill_ir'], 'instr/req')]
+rows.append(('zero_fill_instr_per_req', lambda c: c['all zero_fill_ir'],
+             'instr/req'))
+for t in ('iothread', 'all'):
+    rows += [
+        (t + '_heap_allocs_per_req',
+         lambda c, t=t: c[t + ' malloc'] + c[t + ' calloc'] +
+         c[t + ' realloc'], 'allocs/req'),
+        (t + '_frees_per_req', lambda c, t=t: c[t + ' free'], 'frees/req')]
+rows.append(('aligned_allocs_per_req', lambda c: c['all aligned_alloc'],
+             'allocs/req'))
+for metric, f, unit in rows:
     print('%s %s %.1f %s' % (workload, metric, (f(c2) - f(c1)) / n, unit))
 print('%s callgrind_n %d req' % (workload, n))
 print('%s zero_fill_sites %d instr' % (workload, c1['zero_fill_sites']))

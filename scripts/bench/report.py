@@ -5,6 +5,8 @@ usage: report.py DATA_DIR OUT_DIR
 
 DATA_DIR holds stock-fork.tsv/.meta and, when an A/A run was made,
 aa.tsv/.meta. Each TSV line: label, repetition, cell, metric, value, unit.
+Two metrics are notes, not numbers: `accel` (the guest's accelerator)
+and `cache` (the cache mode a shm cell ran with).
 """
 
 import os
@@ -39,7 +41,7 @@ def load(data_dir, kind):
     rows = OrderedDict()        # (cell, metric) -> {label: [values]}
     units = {}
     labels = []
-    meta = {'cells': [], 'accel': set()}
+    meta = {'cells': [], 'accel': set(), 'cache': {}}
     with open(tsv) as f:
         for line in f:
             label, _rep, cell, metric, value, unit = \
@@ -48,6 +50,9 @@ def load(data_dir, kind):
                 labels.append(label)
             if metric == 'accel':
                 meta['accel'].add(value)
+                continue
+            if metric == 'cache':
+                meta['cache'].setdefault(cell, set()).add(value)
                 continue
             if not shown(metric):
                 continue
@@ -78,8 +83,14 @@ def summary(values):
     return statistics.median(values), min(values), max(values)
 
 
-def table(rows, units, labels, aa=False):
+def fallbacks(meta):
+    """The cells that ran with the page cache, not cache=none."""
+    return sorted(c for c, modes in meta['cache'].items() if modes != {'none'})
+
+
+def table(rows, units, labels, meta, aa=False):
     a, b = labels
+    writeback = fallbacks(meta)
     head = ['cell', 'metric', 'unit', 'better', a + ' median (min-max)',
             b + ' median (min-max)', '{}/{}'.format(b, a)]
     if aa:
@@ -92,7 +103,8 @@ def table(rows, units, labels, aa=False):
         ma, la, ha = summary(by_label[a])
         mb, lb, hb = summary(by_label[b])
         ratio = '{:.3f}'.format(mb / ma) if ma else '-'
-        line = [cell, metric, units[(cell, metric)], better(metric),
+        name = cell + (' (cache=writeback)' if cell in writeback else '')
+        line = [name, metric, units[(cell, metric)], better(metric),
                 '{} ({}-{})'.format(fmt(ma), fmt(la), fmt(ha)),
                 '{} ({}-{})'.format(fmt(mb), fmt(lb), fmt(hb)), ratio]
         if aa:
@@ -105,10 +117,17 @@ def table(rows, units, labels, aa=False):
 
 def describe(meta):
     info = dict(meta, accel=', '.join(sorted(meta['accel'])) or 'n/a')
-    return ('- date: {date}\n- machine: {cpu}, {nproc} CPUs, kernel {kernel}\n'
+    text = ('- date: {date}\n- machine: {cpu}, {nproc} CPUs, kernel {kernel}\n'
             '- command: `{command}` ({reps} repetitions per cell, '
-            'interleaved; {seconds} s in all)\n'
+            'interleaved in ABBA order; {seconds} s in all)\n'
             '- guest acceleration: {accel}\n').format(**info)
+    if fallbacks(meta):
+        text += ('- **cache=writeback**: /dev/shm refused O_DIRECT, so these '
+                 'shm cells measure the page cache, not cache=none: {}\n'
+                 .format(', '.join(fallbacks(meta))))
+    elif meta['cache']:
+        text += '- shm backend: cache=none in every shm cell\n'
+    return text
 
 
 def commands(meta):
@@ -159,11 +178,15 @@ def main():
             'from the data in docs/bench-data/); do not edit by hand. '
             'Ratios are fork/stock of the medians; "better" says which '
             'direction is an improvement. Instruction counts come from '
-            'callgrind and are exact, so their min and max agree.', '']
+            'callgrind: P1\'s are exact (qemu-img bench has no timing in it) '
+            'and run once per build; P2\'s depend on timing (how many '
+            'requests one pass of the event loop takes, how long the '
+            'iothread polls), so they run every repetition and vary; '
+            'min-max shows by how much.', '']
     if main_run:
         rows, units, labels, meta = main_run
         text += ['## Stock against fork', '', describe(meta),
-                 table(rows, units, labels), '',
+                 table(rows, units, labels, meta), '',
                  '![benchmarks](benchmarks.png)', '',
                  '### Commands', '', commands(meta), '']
         plot(rows, units, labels, out_dir)
@@ -174,11 +197,13 @@ def main():
                  'row. A row outside 0.95..1.05 cannot judge a difference '
                  'of that size until it gets more repetitions or a better '
                  'method.', '', describe(meta),
-                 table(rows, units, labels, aa=True), '']
+                 table(rows, units, labels, meta, aa=True), '']
     text += ['## Reproduce', '',
              '    make bench          # stock against fork, writes docs/',
              '    make bench AA=1     # stock against stock (noise)',
-             '    make bench QUICK=1  # smoke run into build/bench/', '']
+             '    make bench QUICK=1  # smoke run into build/bench/',
+             '    make bench ONLY=RE  # cells matching RE, into build/bench/',
+             '']
     with open(os.path.join(out_dir, 'benchmarks.md'), 'w') as f:
         f.write('\n'.join(text))
 

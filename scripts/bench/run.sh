@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # `make bench`: stock against fork, measured side by side in one run.
 #
-# Every cell (one workload on one binary) runs REPS times, interleaved:
-# stock, fork, stock, fork, ... so that drift of the machine hits both
-# alike. Each measuring script prints `<cell> <metric> <value> <unit>`
-# lines; they are collected in a TSV and turned into docs/benchmarks.md and
-# docs/benchmarks.png by report.py (median, min, max, fork/stock).
+# Every cell (one workload on one binary) runs REPS times, interleaved in
+# ABBA order: the runs of a repetition go stock, fork, fork, stock,
+# stock, fork, ... and each cell's order flips from one repetition to the
+# next, so that neither build always runs first and a drift of the
+# machine hits both alike. Each measuring script prints
+# `<cell> <metric> <value> <unit>` lines; they are collected in a TSV and
+# turned into docs/benchmarks.md and docs/benchmarks.png by report.py
+# (median, min, max, fork/stock).
 #
-#   QUICK=1   a smoke run: one repetition, fewer cells; results go to
-#             build/bench/ only, docs/ is left alone
+#   QUICK=1   a smoke run: one repetition of a few cells (of ONLY's cells
+#             if ONLY is set); results go to build/bench/ only, docs/ is
+#             left alone
 #   AA=1      stock against stock, to measure the noise of each row
 #   ONLY=RE   only the cells whose name matches the regular expression
 #             (results go to build/bench/ only)
+#   REPS=N    repetitions per cell (default 5)
 #
 # usage: run.sh TOP
 set -euo pipefail
@@ -43,31 +48,48 @@ cells=(
     "p1-read-instr=|$here/p1.sh {build} read --callgrind"
     "p1-write-instr=|$here/p1.sh {build} write --callgrind"
 )
-for w in randread-qd1 randread-qd32 seqwrite-qd32 randrw-qd32; do
+# P2: each workload on both backends, the iothread polling (QEMU's
+# default) and not (poll-max-ns=0, "-poll0"); instructions on null-co.
+p2="$here/p2.sh {qemu}"
+for w in randread-qd1 randread-qd32 seqwrite-qd32 randrw-qd32 \
+         randread64k-qd16 seqwrite-flush32-qd32 randrw-discard-qd32; do
     for backend in null shm; do
-        [ -n "${QUICK:-}" ] && [ $backend = shm ] && continue
-        cells+=("p2-$w-$backend|$here/p2.sh {qemu} $w $backend")
+        for poll in "" -poll0; do
+            cells+=("p2-$w-$backend$poll|$p2 $w $backend${poll:+ --poll0}")
+        done
     done
 done
-cells+=("p2-callgrind-randread-qd32-null|$here/p2.sh {qemu} randread-qd32 null --callgrind")
-[ -n "${QUICK:-}" ] ||
-    cells+=("p2-callgrind-seqwrite-qd32-null|$here/p2.sh {qemu} seqwrite-qd32 null --callgrind")
+for w in randread-qd32 seqwrite-qd32; do
+    for poll in "" -poll0; do
+        opts="${poll:+--poll0 }--callgrind"
+        cells+=("p2-callgrind-$w-null$poll|$p2 $w null $opts")
+    done
+done
 # P3: the guest on null-co, P4: on a raw file in /dev/shm, P5: both with
 # iothread poll-max-ns=0 (no busy polling).
 guest_cells=("p3-guest-null|null default" "p4-guest-shm|shm default"
              "p5-guest-null-poll0|null 0" "p5-guest-shm-poll0|shm 0")
 for g in "${guest_cells[@]}"; do
-    [ -n "${QUICK:-}" ] && [ "${g%%|*}" != p3-guest-null ] && continue
     cells+=("${g%%|*}|env GUEST_RUNTIME=3 $here/guest.sh {qemu} ${g#*|}")
 done
 
-if [ -n "${ONLY:-}" ]; then
-    docs=$out
+# QUICK's cells: every P2 workload on null-co, polling and not, one shm
+# cell, the instructions of one workload, the guest on null-co.
+select=${ONLY:-}
+[ -n "$select" ] && docs=$out
+[ -n "${QUICK:-}" ] && [ -z "$select" ] &&
+    select='^p1-|^p2-(rand|seq)[a-z0-9-]*-null(-poll0)?$|^p2-randread-qd1-shm$'\
+'|^p2-callgrind-randread-qd32-null|^p3-guest-null$'
+if [ -n "$select" ]; then
     for i in "${!cells[@]}"; do
-        [[ ${cells[$i]%%|*} =~ $ONLY ]] || unset "cells[$i]"
+        [[ ${cells[$i]%%|*} =~ $select ]] || unset "cells[$i]"
     done
     cells=("${cells[@]}")
 fi
+[ ${#cells[@]} -gt 0 ] || {
+    echo "bench: no cell matches '$select'" >&2
+    exit 1
+}
 
 tsv=$out/$kind.tsv.tmp
 : > "$tsv"
@@ -76,13 +98,16 @@ ncells=$(( (${#cells[@]} * reps - nexact * (reps - 1)) * 2 ))
 i=0
 start=$SECONDS
 for rep in $(seq 1 "$reps"); do
-    for cell in "${cells[@]}"; do
+    for c in "${!cells[@]}"; do
+        cell=${cells[$c]}
         name=${cell%%|*}
         if [ "${name%=}" != "$name" ]; then
             [ "$rep" = 1 ] || continue
             name=${name%=}
         fi
-        for b in 0 1; do
+        order=(0 1)
+        (( (c + rep) % 2 )) || order=(1 0)
+        for b in "${order[@]}"; do
             i=$((i + 1))
             cmd=${cell#*|}
             cmd=${cmd//\{build\}/${builds[$b]}}

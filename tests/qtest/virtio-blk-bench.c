@@ -10,9 +10,11 @@
  * and an OK status byte.
  *
  * It measures what the device costs per request on the host: requests
- * per second, CPU time of the iothread per request (from /proc), and
- * requests per notification. It is not a test: meson builds it but never
- * runs it, and it is not part of qos-test.
+ * per second, CPU time per request of the iothread, of the main loop and
+ * of all QEMU's threads (from /proc), requests per notification and,
+ * outside the timed phase, system calls per request (strace). It is not
+ * a test: meson builds it but never runs it, and it is not part of
+ * qos-test.
  *
  * Usage: QTEST_QEMU_BINARY=qemu-system-x86_64 virtio-blk-bench [OPTION...]
  * Results go to stdout, one "<metric> <value> <unit>" per line.
@@ -25,6 +27,7 @@
 
 #include "qemu/osdep.h"
 #include <dirent.h>
+#include <sys/wait.h>
 #include "libqtest.h"
 #include "qemu/bswap.h"
 #include "qemu/cutils.h"
@@ -42,8 +45,10 @@
 #define IOTHREAD_COMM       "IO " IOTHREAD_ID
 #define DEVICE_SLOT         4
 #define HDR_SIZE            16
-/* Per request: the 16-byte header, then the status byte */
-#define CTL_STRIDE          32
+/* Per request: the 16-byte header, the status byte, a DISCARD's range */
+#define STATUS_OFF          16
+#define DWZ_OFF             32
+#define CTL_STRIDE          48
 #define STATUS_UNSET        0xff
 
 typedef enum Workload {
@@ -58,7 +63,10 @@ typedef struct BenchOptions {
     int64_t requests;
     int64_t warmup;
     int block_size;
+    int segments;
     int read_pct;
+    int flush_every;
+    int discard_pct;
     bool shm;
     const char *shm_dir;
     int64_t size;
@@ -67,12 +75,23 @@ typedef struct BenchOptions {
     bool no_event_idx;
     uint64_t seed;
     int timeout_s;
+    int64_t syscall_requests;
 } BenchOptions;
 
+/* The descriptor chains of a slot; FLUSH and DISCARD carry no data */
+typedef enum Chain {
+    CHAIN_DATA,                 /* header, data segments, status */
+    CHAIN_FLUSH,                /* header, status */
+    CHAIN_DISCARD,              /* header, range, status */
+    CHAIN__MAX,
+} Chain;
+
 typedef struct Slot {
-    uint32_t head;              /* first ring descriptor of the chain */
-    uint64_t data_desc;         /* guest address of the data descriptor */
-    uint32_t type;              /* VIRTIO_BLK_T_IN or VIRTIO_BLK_T_OUT */
+    uint32_t head[CHAIN__MAX];  /* first ring descriptor of each chain */
+    uint64_t data_desc;         /* guest address of the first data segment */
+    uint32_t data_type;         /* direction of the data segments */
+    uint32_t type;              /* type of the request in flight */
+    Chain chain;                /* the chain in flight */
     bool busy;
 } Slot;
 
@@ -103,16 +122,24 @@ typedef struct Bench {
     uint64_t sectors;           /* disk size */
     uint64_t next_sector;       /* sequential workload */
     uint64_t rng;
+    int writes_since_flush;
 
     uint64_t submitted;
     uint64_t completed;
     uint64_t kicks;
 } Bench;
 
-typedef struct ThreadTimes {
-    uint64_t ticks;             /* utime + stime from stat */
-    uint64_t runtime_ns;        /* from schedstat, 0 if unavailable */
-} ThreadTimes;
+typedef struct ThreadCPU {
+    int tid;
+    uint64_t ns;                /* CPU time so far, from schedstat */
+} ThreadCPU;
+
+/* A slot's descriptor as bench_add_chain() puts it on the ring */
+typedef struct BenchDesc {
+    uint64_t addr;
+    uint32_t len;
+    bool write;                 /* device-writable */
+} BenchDesc;
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -138,64 +165,126 @@ static void G_GNUC_PRINTF(1, 2) G_NORETURN die(const char *fmt, ...)
     exit(1);
 }
 
-/* --- the iothread, seen from /proc -------------------------------------- */
+/* --- QEMU's threads, seen from /proc ----------------------------------- */
 
-static int find_thread(pid_t pid, const char *comm)
+static GArray *thread_ids(pid_t pid)
 {
     g_autofree char *dir = g_strdup_printf("/proc/%d/task", pid);
+    GArray *tids = g_array_new(FALSE, FALSE, sizeof(int));
     DIR *d = opendir(dir);
     struct dirent *e;
-    int tid = -1;
 
     if (!d) {
         die("cannot open %s: %s", dir, strerror(errno));
     }
     while ((e = readdir(d))) {
-        g_autofree char *path = NULL;
-        g_autofree char *name = NULL;
+        int tid = atoi(e->d_name);
 
-        if (e->d_name[0] == '.') {
-            continue;
-        }
-        path = g_strdup_printf("%s/%s/comm", dir, e->d_name);
-        if (g_file_get_contents(path, &name, NULL, NULL) &&
-            strcmp(g_strchomp(name), comm) == 0) {
-            tid = atoi(e->d_name);
-            break;
+        if (tid > 0) {
+            g_array_append_val(tids, tid);
         }
     }
     closedir(d);
-    return tid;
+    return tids;
 }
 
-static ThreadTimes thread_times(pid_t pid, int tid)
+/* Contents of /proc/PID/task/TID/NAME, or NULL if the thread is gone */
+static char *thread_file(pid_t pid, int tid, const char *name)
 {
-    g_autofree char *stat_path = g_strdup_printf("/proc/%d/task/%d/stat",
-                                                 pid, tid);
-    g_autofree char *sched_path =
-        g_strdup_printf("/proc/%d/task/%d/schedstat", pid, tid);
-    g_autofree char *stat = NULL;
-    g_autofree char *sched = NULL;
-    g_auto(GStrv) fields = NULL;
-    ThreadTimes t = { 0 };
-    char *p;
+    g_autofree char *path = g_strdup_printf("/proc/%d/task/%d/%s",
+                                            pid, tid, name);
+    char *text = NULL;
 
-    if (!g_file_get_contents(stat_path, &stat, NULL, NULL)) {
-        die("cannot read %s", stat_path);
-    }
-    /* the fields after the command name, which may contain spaces */
-    p = strrchr(stat, ')');
-    g_assert_nonnull(p);
-    fields = g_strsplit(p + 2, " ", 0);
-    /* fields[0] is field 3 (state); utime and stime are 14 and 15 */
-    g_assert_cmpint(g_strv_length(fields), >, 12);
-    t.ticks = g_ascii_strtoull(fields[11], NULL, 10) +
-              g_ascii_strtoull(fields[12], NULL, 10);
+    g_file_get_contents(path, &text, NULL, NULL);
+    return text;
+}
 
-    if (g_file_get_contents(sched_path, &sched, NULL, NULL)) {
-        t.runtime_ns = g_ascii_strtoull(sched, NULL, 10);
+static int find_thread(pid_t pid, const char *comm)
+{
+    g_autoptr(GArray) tids = thread_ids(pid);
+    guint i;
+
+    for (i = 0; i < tids->len; i++) {
+        int tid = g_array_index(tids, int, i);
+        g_autofree char *name = thread_file(pid, tid, "comm");
+
+        if (name && strcmp(g_strchomp(name), comm) == 0) {
+            return tid;
+        }
     }
-    return t;
+    return -1;
+}
+
+static GArray *cpu_snapshot(pid_t pid)
+{
+    g_autoptr(GArray) tids = thread_ids(pid);
+    GArray *cpu = g_array_new(FALSE, FALSE, sizeof(ThreadCPU));
+    guint i;
+
+    for (i = 0; i < tids->len; i++) {
+        ThreadCPU t = { .tid = g_array_index(tids, int, i) };
+        g_autofree char *sched = thread_file(pid, t.tid, "schedstat");
+
+        if (sched) {
+            t.ns = g_ascii_strtoull(sched, NULL, 10);
+            g_array_append_val(cpu, t);
+        }
+    }
+    return cpu;
+}
+
+/*
+ * CPU time of thread @tid, or of all threads if @tid is -1, between two
+ * snapshots. A thread started in between counts from zero; one that
+ * ended in between is missing (QEMU starts none in steady state).
+ */
+static uint64_t cpu_delta(GArray *t0, GArray *t1, int tid)
+{
+    uint64_t sum = 0;
+    guint i, j;
+
+    for (i = 0; i < t1->len; i++) {
+        ThreadCPU *after = &g_array_index(t1, ThreadCPU, i);
+        uint64_t before = 0;
+
+        if (tid >= 0 && after->tid != tid) {
+            continue;
+        }
+        for (j = 0; j < t0->len; j++) {
+            if (g_array_index(t0, ThreadCPU, j).tid == after->tid) {
+                before = g_array_index(t0, ThreadCPU, j).ns;
+            }
+        }
+        sum += after->ns - before;
+    }
+    return sum;
+}
+
+/* Wait until @tracer has attached to every thread of @pid. */
+static void wait_traced(pid_t pid, GPid tracer)
+{
+    g_autofree char *want = g_strdup_printf("\nTracerPid:\t%d\n", tracer);
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+
+    for (;;) {
+        g_autoptr(GArray) tids = thread_ids(pid);
+        bool all = true;
+        guint i;
+
+        for (i = 0; i < tids->len; i++) {
+            g_autofree char *status =
+                thread_file(pid, g_array_index(tids, int, i), "status");
+
+            all &= !status || strstr(status, want);
+        }
+        if (all) {
+            return;
+        }
+        if (g_get_monotonic_time() > deadline) {
+            die("strace did not attach to every thread of process %d", pid);
+        }
+        g_usleep(10 * 1000);
+    }
 }
 
 /* --- the device --------------------------------------------------------- */
@@ -234,6 +323,8 @@ static char *backend_args(const BenchOptions *o, char **shm_path)
     }
     fprintf(stderr, "# backend: %s, raw, aio=io_uring, cache=%s\n",
             tmpl, cache);
+    /* a result too: a fallback to the page cache changes what is measured */
+    printf("cache %s\n", cache);
 
     *shm_path = g_steal_pointer(&tmpl);
     return g_strdup_printf("file=%s,format=raw,aio=io_uring,cache=%s",
@@ -246,6 +337,8 @@ static void bench_start_qemu(Bench *b, char **shm_path)
     g_autofree char *backend = backend_args(o, shm_path);
     g_autofree char *poll = o->poll_max_ns < 0 ? g_strdup("") :
         g_strdup_printf(",poll-max-ns=%" PRId64, o->poll_max_ns);
+    /* without it the block layer drops DISCARDs before the driver */
+    const char *unmap = o->discard_pct ? ",discard=unmap" : "";
     int out = dup(STDOUT_FILENO);
 
     /* libqtest logs the command line to stdout, which is for results */
@@ -253,11 +346,11 @@ static void bench_start_qemu(Bench *b, char **shm_path)
     dup2(STDERR_FILENO, STDOUT_FILENO);
     b->qts = qtest_initf("-M pc -nodefaults -name debug-threads=on "
                          "-object iothread,id=" IOTHREAD_ID "%s "
-                         "-drive if=none,id=drive0,%s "
+                         "-drive if=none,id=drive0,%s%s "
                          "-device virtio-blk-pci,drive=drive0,"
                          "iothread=" IOTHREAD_ID ",num-queues=1,"
                          "addr=%02x.0",
-                         poll, backend, DEVICE_SLOT);
+                         poll, backend, unmap, DEVICE_SLOT);
     fflush(stdout);
     dup2(out, STDOUT_FILENO);
     close(out);
@@ -283,6 +376,9 @@ static void bench_start_device(Bench *b)
     }
     if (!o->no_event_idx) {
         wanted |= 1ull << VIRTIO_RING_F_EVENT_IDX;
+    }
+    if (o->discard_pct) {
+        wanted |= 1ull << VIRTIO_BLK_F_DISCARD;
     }
 
     pc_alloc_init(&b->alloc, b->qts, ALLOC_NO_FLAGS);
@@ -310,20 +406,68 @@ static void bench_start_device(Bench *b)
 }
 
 /*
- * Each slot is one request buffer with a fixed descriptor chain, set up
- * once: header, data, status, either directly in the ring or in an
- * indirect table (as Linux does for any request of more than one
- * segment). A completed chain is made available again as it is; only
- * the header, the status byte and, when the direction changes, the data
- * descriptor's flags are written per request.
+ * Put a chain on the ring, in the ring itself or as an indirect table,
+ * as slot @slot's @chain. Returns the guest address of its first
+ * descriptor.
+ */
+static uint64_t bench_add_chain(Bench *b, int slot, Chain chain,
+                                const BenchDesc *d, int n)
+{
+    uint64_t table;
+    uint32_t head;
+    int i;
+
+    if (b->opts->direct) {
+        /* libqos takes ring descriptors in order, each linked to the next */
+        head = b->vq->free_head;
+        for (i = 0; i < n; i++) {
+            qvirtqueue_add(b->qts, b->vq, d[i].addr, d[i].len, d[i].write,
+                           i < n - 1);
+        }
+        table = b->vq->desc + 16 * head;
+    } else {
+        QVRingIndirectDesc *ind =
+            qvring_indirect_desc_setup(b->qts, b->vdev, &b->alloc, n);
+
+        for (i = 0; i < n; i++) {
+            qvring_indirect_desc_add(b->vdev, b->qts, ind, d[i].addr,
+                                     d[i].len, d[i].write);
+        }
+        table = ind->desc;
+        head = qvirtqueue_add_indirect(b->qts, b->vq, ind);
+        g_free(ind);
+    }
+    b->slots[slot].head[chain] = head;
+    b->slot_of_head[head] = slot;
+    return table;
+}
+
+/*
+ * Each slot is one request buffer with fixed descriptor chains, set up
+ * once: header, data segments, status, either directly in the ring or in
+ * an indirect table (as Linux does for any request of more than one
+ * segment); FLUSH and DISCARD, when the workload has them, get chains of
+ * their own without data, as Linux sends them. A completed chain is made
+ * available again as it is; only the header, the status byte, a
+ * DISCARD's range and, when the direction changes, the data segments'
+ * flags are written per request.
  */
 static void bench_setup_slots(Bench *b)
 {
     const BenchOptions *o = b->opts;
+    int seg_len = o->block_size / o->segments;
+    g_autofree BenchDesc *d = g_new(BenchDesc, o->segments + 2);
+    int ring_descs = o->direct ? o->segments + 2 : 1;
     uint64_t data_area;
-    int i;
+    int i, k;
 
-    if (o->direct ? 3 * o->qd > b->vq->size : o->qd > b->vq->size) {
+    if (o->flush_every) {
+        ring_descs += o->direct ? 2 : 1;
+    }
+    if (o->discard_pct) {
+        ring_descs += o->direct ? 3 : 1;
+    }
+    if (ring_descs * o->qd > b->vq->size) {
         die("queue depth %d does not fit a ring of %u", o->qd, b->vq->size);
     }
 
@@ -333,7 +477,7 @@ static void bench_setup_slots(Bench *b)
     b->batch = g_new(int, o->qd);
     b->ring_buf = g_new(uint16_t, o->qd);
     b->used_buf = g_new(struct vring_used_elem, o->qd);
-    b->ctl_copy = g_malloc(o->qd * CTL_STRIDE);
+    b->ctl_copy = g_malloc0(o->qd * CTL_STRIDE);
     memset(b->slot_of_head, -1, sizeof(int) * b->vq->size);
 
     b->ctl = guest_alloc(&b->alloc, o->qd * CTL_STRIDE);
@@ -345,34 +489,31 @@ static void bench_setup_slots(Bench *b)
     for (i = 0; i < o->qd; i++) {
         Slot *s = &b->slots[i];
         uint64_t hdr = b->ctl + i * CTL_STRIDE;
-        uint64_t status = hdr + HDR_SIZE;
         uint64_t data = b->data + (uint64_t)i * o->block_size;
+        BenchDesc status = { hdr + STATUS_OFF, 1, true };
 
+        d[0] = (BenchDesc) { hdr, HDR_SIZE, false };
         /* created as reads; bench_submit() flips the data direction */
-        s->type = VIRTIO_BLK_T_IN;
-        if (o->direct) {
-            s->head = qvirtqueue_add(b->qts, b->vq, hdr, HDR_SIZE,
-                                     false, true);
-            s->data_desc = b->vq->desc + 16 *
-                qvirtqueue_add(b->qts, b->vq, data, o->block_size,
-                               true, true);
-            qvirtqueue_add(b->qts, b->vq, status, 1, true, false);
-        } else {
-            QVRingIndirectDesc *ind =
-                qvring_indirect_desc_setup(b->qts, b->vdev, &b->alloc, 3);
-
-            qvring_indirect_desc_add(b->vdev, b->qts, ind, hdr, HDR_SIZE,
-                                     false);
-            qvring_indirect_desc_add(b->vdev, b->qts, ind, data,
-                                     o->block_size, true);
-            qvring_indirect_desc_add(b->vdev, b->qts, ind, status, 1, true);
-            s->data_desc = ind->desc + 16;
-            s->head = qvirtqueue_add_indirect(b->qts, b->vq, ind);
-            g_free(ind);
+        for (k = 0; k < o->segments; k++) {
+            d[1 + k] = (BenchDesc) { data + k * seg_len, seg_len, true };
         }
-        b->slot_of_head[s->head] = i;
+        d[1 + o->segments] = status;
+        s->data_desc = bench_add_chain(b, i, CHAIN_DATA, d,
+                                       o->segments + 2) + 16;
+        s->data_type = VIRTIO_BLK_T_IN;
+        if (o->flush_every) {
+            d[1] = status;
+            bench_add_chain(b, i, CHAIN_FLUSH, d, 2);
+        }
+        if (o->discard_pct) {
+            d[1] = (BenchDesc) {
+                hdr + DWZ_OFF, sizeof(struct virtio_blk_discard_write_zeroes),
+                false
+            };
+            d[2] = status;
+            bench_add_chain(b, i, CHAIN_DISCARD, d, 3);
+        }
         b->free_slots[b->nfree++] = i;
-        memset(b->ctl_copy + i * CTL_STRIDE, 0, CTL_STRIDE);
     }
 }
 
@@ -394,25 +535,45 @@ static void bench_put_slot(Bench *b, int i)
 
 static void bench_submit(Bench *b, uint32_t type, uint64_t sector)
 {
+    const BenchOptions *o = b->opts;
     int i = bench_get_slot(b);
     Slot *s = &b->slots[i];
     uint8_t *ctl = b->ctl_copy + i * CTL_STRIDE;
+    int k;
 
-    if (s->type != type) {
-        uint16_t flags = VRING_DESC_F_NEXT;
+    switch (type) {
+    case VIRTIO_BLK_T_FLUSH:
+        s->chain = CHAIN_FLUSH;
+        break;
+    case VIRTIO_BLK_T_DISCARD:
+        /* the range is in the payload; the header's sector is unused */
+        s->chain = CHAIN_DISCARD;
+        stq_le_p(ctl + DWZ_OFF, sector);
+        stl_le_p(ctl + DWZ_OFF + 8, o->block_size / SECTOR_SIZE);
+        stl_le_p(ctl + DWZ_OFF + 12, 0);        /* flags */
+        sector = 0;
+        break;
+    default:
+        s->chain = CHAIN_DATA;
+        if (s->data_type != type) {
+            uint16_t flags = VRING_DESC_F_NEXT;
 
-        if (type == VIRTIO_BLK_T_IN) {
-            flags |= VRING_DESC_F_WRITE;
+            if (type == VIRTIO_BLK_T_IN) {
+                flags |= VRING_DESC_F_WRITE;
+            }
+            for (k = 0; k < o->segments; k++) {
+                qtest_writew(b->qts, s->data_desc + 16 * k + 12, flags);
+            }
+            s->data_type = type;
         }
-        qtest_writew(b->qts, s->data_desc + 12, flags);
-        s->type = type;
     }
 
     stl_le_p(ctl, type);
     stl_le_p(ctl + 4, 0);               /* ioprio */
     stq_le_p(ctl + 8, sector);
-    ctl[HDR_SIZE] = STATUS_UNSET;
+    ctl[STATUS_OFF] = STATUS_UNSET;
 
+    s->type = type;
     s->busy = true;
     b->batch[b->nbatch++] = i;
 }
@@ -424,6 +585,17 @@ static void bench_next_request(Bench *b)
     uint64_t per_block = o->block_size / SECTOR_SIZE;
     uint32_t type = VIRTIO_BLK_T_IN;
     uint64_t sector;
+
+    if (o->flush_every && b->writes_since_flush == o->flush_every) {
+        b->writes_since_flush = 0;
+        bench_submit(b, VIRTIO_BLK_T_FLUSH, 0);
+        return;
+    }
+    if (o->discard_pct && rng_next(&b->rng) % 100 < o->discard_pct) {
+        bench_submit(b, VIRTIO_BLK_T_DISCARD,
+                     rng_next(&b->rng) % blocks * per_block);
+        return;
+    }
 
     switch (o->workload) {
     case WORKLOAD_SEQWRITE:
@@ -443,6 +615,9 @@ static void bench_next_request(Bench *b)
     default:
         sector = rng_next(&b->rng) % blocks * per_block;
         break;
+    }
+    if (type == VIRTIO_BLK_T_OUT) {
+        b->writes_since_flush++;
     }
     bench_submit(b, type, sector);
 }
@@ -486,7 +661,9 @@ static void bench_publish(Bench *b)
 
         run = MIN(b->nbatch - i, vq->size - pos);
         for (j = 0; j < run; j++) {
-            stw_le_p(&ring[j], b->slots[b->batch[i + j]].head);
+            Slot *s = &b->slots[b->batch[i + j]];
+
+            stw_le_p(&ring[j], s->head[s->chain]);
         }
         qtest_memwrite(b->qts, vq->avail + 4 + 2 * pos, ring, 2 * run);
     }
@@ -513,7 +690,7 @@ static void bench_publish(Bench *b)
 /*
  * Take what the device has used: every head must be one in flight, with
  * the length the device writes (data and status for a read, the status
- * alone for a write) and status OK. Returns the number of completions.
+ * alone otherwise) and status OK. Returns the number of completions.
  */
 static int bench_reap(Bench *b)
 {
@@ -547,7 +724,7 @@ static int bench_reap(Bench *b)
         uint32_t want_len;
         uint8_t status;
 
-        if (!s || !s->busy) {
+        if (!s || !s->busy || s->head[s->chain] != head) {
             die("the device used head %u, which is not in flight", head);
         }
         want_len = s->type == VIRTIO_BLK_T_IN ? o->block_size + 1 : 1;
@@ -555,7 +732,7 @@ static int bench_reap(Bench *b)
             die("head %u used with length %u, expected %u",
                 head, len, want_len);
         }
-        status = b->ctl_copy[si * CTL_STRIDE + HDR_SIZE];
+        status = b->ctl_copy[si * CTL_STRIDE + STATUS_OFF];
         if (status != VIRTIO_BLK_S_OK) {
             die("request %" PRIu64 " (head %u) completed with status %u",
                 b->completed, head, status);
@@ -598,6 +775,70 @@ static void bench_run(Bench *b, int64_t nreqs)
             }
         }
     }
+}
+
+/*
+ * System calls per request of the iothread, of the main loop and of all
+ * QEMU's threads, counted by strace over @nreqs more requests. Tracing
+ * stops a thread at every call, so this runs after the timed phase.
+ */
+static void bench_count_syscalls(Bench *b, pid_t pid, int tid,
+                                 int64_t nreqs)
+{
+    g_autofree char *log = NULL;
+    g_autofree char *pid_arg = g_strdup_printf("%d", pid);
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    g_autoptr(GError) err = NULL;
+    char *argv[] = {
+        (char *)"strace", (char *)"-f", (char *)"-qq", (char *)"-o", NULL,
+        (char *)"-p", pid_arg, NULL
+    };
+    uint64_t iothread = 0, main_loop = 0, all = 0;
+    GPid strace;
+    int fd, i;
+
+    fd = g_file_open_tmp("virtio-blk-bench-strace.XXXXXX", &log, &err);
+    if (fd < 0) {
+        die("%s", err->message);
+    }
+    close(fd);
+    argv[4] = log;
+    if (!g_spawn_async(NULL, argv, NULL,
+                       G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
+                       NULL, NULL, &strace, &err)) {
+        die("cannot run strace: %s", err->message);
+    }
+    wait_traced(pid, strace);
+    bench_run(b, nreqs);
+    kill(strace, SIGINT);
+    waitpid(strace, NULL, 0);
+
+    if (!g_file_get_contents(log, &text, NULL, &err)) {
+        die("%s", err->message);
+    }
+    unlink(log);
+    /* "TID  name(...": one call; resumed calls, signals and exits are not */
+    lines = g_strsplit(text, "\n", 0);
+    for (i = 0; lines[i]; i++) {
+        char *rest;
+        gint64 t = g_ascii_strtoll(lines[i], &rest, 10);
+
+        if (rest == lines[i]) {
+            continue;
+        }
+        rest = g_strchug(rest);
+        if (!g_ascii_isalpha(rest[0]) && rest[0] != '_') {
+            continue;
+        }
+        all++;
+        iothread += t == tid;
+        main_loop += t == pid;
+    }
+    printf("iothread_syscalls_per_req %.2f calls\n",
+           (double)iothread / nreqs);
+    printf("main_syscalls_per_req %.2f calls\n", (double)main_loop / nreqs);
+    printf("all_syscalls_per_req %.2f calls\n", (double)all / nreqs);
 }
 
 static void bench_teardown(Bench *b)
@@ -645,8 +886,15 @@ static void parse_options(int argc, char **argv, BenchOptions *o)
           "directory of the shm backend's file (default /dev/shm)", "DIR" },
         { "block-size", 0, 0, G_OPTION_ARG_INT, &o->block_size,
           "bytes per request (default 4096)", "N" },
+        { "segments", 0, 0, G_OPTION_ARG_INT, &o->segments,
+          "data descriptors per request, equal parts of it (default 1)",
+          "N" },
         { "read-pct", 0, 0, G_OPTION_ARG_INT, &o->read_pct,
           "randrw: percentage of reads (default 70)", "P" },
+        { "flush-every", 0, 0, G_OPTION_ARG_INT, &o->flush_every,
+          "a FLUSH after every N writes (default 0: none)", "N" },
+        { "discard-pct", 0, 0, G_OPTION_ARG_INT, &o->discard_pct,
+          "percentage of requests that DISCARD a block (default 0)", "P" },
         { "poll-max-ns", 0, 0, G_OPTION_ARG_INT64, &o->poll_max_ns,
           "the iothread's poll-max-ns (default: QEMU's)", "NS" },
         { "direct", 0, 0, G_OPTION_ARG_NONE, &o->direct,
@@ -658,6 +906,9 @@ static void parse_options(int argc, char **argv, BenchOptions *o)
         { "timeout", 0, 0, G_OPTION_ARG_INT, &o->timeout_s,
           "seconds without a completion before giving up (default 300)",
           "S" },
+        { "syscalls", 0, 0, G_OPTION_ARG_INT64, &o->syscall_requests,
+          "then count system calls over N requests with strace "
+          "(default 0: do not)", "N" },
         { NULL }
     };
     g_autoptr(GOptionContext) ctx =
@@ -666,7 +917,8 @@ static void parse_options(int argc, char **argv, BenchOptions *o)
 
     *o = (BenchOptions) {
         .qd = 32, .requests = 100000, .warmup = 1000, .block_size = 4096,
-        .read_pct = 70, .shm_dir = "/dev/shm", .size = 1ll << 30,
+        .segments = 1, .read_pct = 70, .shm_dir = "/dev/shm",
+        .size = 1ll << 30,
         .poll_max_ns = -1, .timeout_s = 300,
     };
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -705,7 +957,10 @@ static void parse_options(int argc, char **argv, BenchOptions *o)
     if (o->qd < 1 || o->requests < 1 || o->warmup < 0 ||
         o->block_size < SECTOR_SIZE || o->block_size % SECTOR_SIZE ||
         o->size < o->block_size || o->size % o->block_size ||
-        o->read_pct < 0 || o->read_pct > 100 || o->timeout_s < 1) {
+        o->segments < 1 || o->block_size % o->segments ||
+        o->read_pct < 0 || o->read_pct > 100 || o->flush_every < 0 ||
+        o->discard_pct < 0 || o->discard_pct > 100 || o->timeout_s < 1 ||
+        o->syscall_requests < 0) {
         die("bad option value (see --help)");
     }
 }
@@ -715,16 +970,19 @@ int main(int argc, char **argv)
     BenchOptions o;
     Bench b = { .opts = &o };
     g_autofree char *shm_path = NULL;
-    ThreadTimes t0, t1;
+    g_autoptr(GArray) cpu0 = NULL;
+    g_autoptr(GArray) cpu1 = NULL;
     gint64 start, end;
     uint64_t kicks0, n;
     double secs;
-    long hz = sysconf(_SC_CLK_TCK);
     pid_t pid;
     int tid;
 
     parse_options(argc, argv, &o);
     b.rng = o.seed ? o.seed : 1;
+    if (!g_file_test("/proc/self/schedstat", G_FILE_TEST_EXISTS)) {
+        die("no /proc/PID/schedstat (a kernel without CONFIG_SCHED_INFO)");
+    }
 
     bench_start_qemu(&b, &shm_path);
     if (shm_path) {
@@ -742,27 +1000,32 @@ int main(int argc, char **argv)
     bench_run(&b, o.warmup);
 
     kicks0 = b.kicks;
-    t0 = thread_times(pid, tid);
+    cpu0 = cpu_snapshot(pid);
     start = g_get_monotonic_time();
     bench_run(&b, o.requests);
     end = g_get_monotonic_time();
-    t1 = thread_times(pid, tid);
+    cpu1 = cpu_snapshot(pid);
 
     n = o.requests;
     secs = (end - start) / 1e6;
     printf("requests %" PRIu64 " req\n", n);
     printf("elapsed %.6f s\n", secs);
     printf("requests_per_s %.0f req/s\n", n / secs);
-    /* schedstat counts nanoseconds; stat counts clock ticks (10 ms) */
-    if (t1.runtime_ns) {
-        printf("iothread_cpu_per_req %.3f us\n",
-               (t1.runtime_ns - t0.runtime_ns) / 1e3 / n);
-    }
-    printf("iothread_cpu_per_req_stat %.3f us\n",
-           (t1.ticks - t0.ticks) * 1e6 / hz / n);
+    /*
+     * Without irqfd (qtest has no KVM) the main loop injects the
+     * interrupts, so the iothread alone is not all of the device's work.
+     */
+    printf("iothread_cpu_per_req %.3f us\n",
+           cpu_delta(cpu0, cpu1, tid) / 1e3 / n);
+    printf("main_cpu_per_req %.3f us\n",
+           cpu_delta(cpu0, cpu1, pid) / 1e3 / n);
+    printf("all_cpu_per_req %.3f us\n", cpu_delta(cpu0, cpu1, -1) / 1e3 / n);
     printf("kicks %" PRIu64 " kick\n", b.kicks - kicks0);
     printf("requests_per_kick %.2f req/kick\n",
            (double)n / (b.kicks - kicks0));
+    if (o.syscall_requests) {
+        bench_count_syscalls(&b, pid, tid, o.syscall_requests);
+    }
     printf("status_ok %" PRIu64 " req\n", b.completed);
 
     bench_teardown(&b);
