@@ -25,12 +25,12 @@
 #include "libqos/qgraph.h"
 #include "libqos/virtio-blk.h"
 #include "libqos/virtio-pci.h"
+#include "virtio-blk-ring.h"
 
 #define DISK_SECTORS        2048
 #define SECTOR_SIZE         512
 #define DISK_SIZE           (DISK_SECTORS * SECTOR_SIZE)
 #define SERIAL              "hostile-serial-0123456789"
-#define TIMEOUT_US          (30 * 1000 * 1000)
 #define UNMAPPABLE_ADDR     0x7ff000000000ULL    /* far above guest RAM */
 #define BIOS_ROM_ADDR       0xfffc0000ULL        /* the pc machine's BIOS */
 #define SCRATCH_SIZE        (64 * 1024)          /* Ctx.buf */
@@ -43,22 +43,8 @@ typedef struct Ctx {
     QVirtioDevice *dev;
     QGuestAllocator *alloc;
     QVirtQueue *vq;
-    uint16_t avail_idx;
     uint64_t buf;               /* scratch guest memory for requests */
 } Ctx;
-
-typedef enum Outcome {
-    OUTCOME_USED,
-    OUTCOME_BROKEN,
-} Outcome;
-
-/* One descriptor: what the driver puts in the table. */
-typedef struct Desc {
-    uint64_t addr;
-    uint32_t len;
-    uint16_t flags;
-    uint16_t next;
-} Desc;
 
 static Disk *disk;
 
@@ -160,7 +146,6 @@ static void ctx_start(Ctx *c, QVirtioDevice *dev, QGuestAllocator *alloc)
     qvirtio_set_features(dev, features);
     c->vq = qvirtqueue_setup(dev, alloc, 0);
     qvirtio_set_driver_ok(dev);
-    c->avail_idx = 0;
     if (!c->buf) {
         c->buf = guest_alloc(alloc, SCRATCH_SIZE);
     }
@@ -173,77 +158,16 @@ static void ctx_stop(Ctx *c)
     c->buf = 0;
 }
 
-static void desc_write(uint64_t table, int i, const Desc *d)
-{
-    uint64_t at = table + 16 * i;
-
-    qtest_writeq(global_qtest, at, d->addr);
-    qtest_writel(global_qtest, at + 8, d->len);
-    qtest_writew(global_qtest, at + 12, d->flags);
-    qtest_writew(global_qtest, at + 14, d->next);
-}
-
-/* Chain @n descriptors in @table from index @first (NEXT added here). */
-static void chain_write(uint64_t table, int first, const Desc *d, int n)
-{
-    int i;
-
-    for (i = 0; i < n; i++) {
-        Desc x = d[i];
-
-        if (i + 1 < n) {
-            x.flags |= VRING_DESC_F_NEXT;
-            x.next = first + i + 1;
-        }
-        desc_write(table, first + i, &x);
-    }
-}
-
-/* Offer @head to the device @times times, then notify it once. */
+/* Offer @head to the device @times times in one avail->idx update. */
 static void avail_offer(Ctx *c, uint16_t head, int times)
 {
+    g_autofree uint16_t *heads = g_new(uint16_t, times);
     int i;
 
     for (i = 0; i < times; i++) {
-        qtest_writew(global_qtest,
-                     c->vq->avail + 4 + 2 * (c->avail_idx % c->vq->size),
-                     head);
-        c->avail_idx++;
+        heads[i] = head;
     }
-    qtest_writew(global_qtest, c->vq->avail + 2, c->avail_idx);
-    c->dev->bus->virtqueue_kick(c->dev, c->vq);
-}
-
-static void avail_push(Ctx *c, uint16_t head)
-{
-    avail_offer(c, head, 1);
-}
-
-/*
- * Wait until the device uses a buffer or declares itself broken
- * (virtio_error() sets NEEDS_RESET for VIRTIO 1 devices).
- */
-static Outcome outcome_wait(Ctx *c, uint32_t *head, uint32_t *len)
-{
-    gint64 start = g_get_monotonic_time();
-    uint64_t used = c->vq->used;
-
-    for (;;) {
-        uint16_t idx = qtest_readw(global_qtest, used + 2);
-
-        if (idx != c->vq->last_used_idx) {
-            uint64_t elem = used + 4 + 8 * (c->vq->last_used_idx % c->vq->size);
-
-            *head = qtest_readl(global_qtest, elem);
-            *len = qtest_readl(global_qtest, elem + 4);
-            c->vq->last_used_idx++;
-            return OUTCOME_USED;
-        }
-        if (c->dev->bus->get_status(c->dev) & VIRTIO_CONFIG_S_NEEDS_RESET) {
-            return OUTCOME_BROKEN;
-        }
-        g_assert_cmpint(g_get_monotonic_time() - start, <=, TIMEOUT_US);
-    }
+    vbr_publish(global_qtest, c->vq, heads, times);
 }
 
 /* A correct read of sector @sector must work and return the pattern. */
@@ -264,7 +188,7 @@ static void expect_broken(Ctx *c)
 {
     uint32_t head, len;
 
-    g_assert_cmpint(outcome_wait(c, &head, &len), ==, OUTCOME_BROKEN);
+    g_assert_false(vbr_wait_used(global_qtest, c->vq, &head, &len));
     reset_and_check(c);
 }
 
@@ -286,32 +210,42 @@ static uint64_t header_write(Ctx *c, uint32_t type, uint64_t sector)
 }
 
 /*
- * Send header, @len bytes of data at @data_addr (device-readable or
+ * Lay out header, @len bytes of data at @data_addr (device-readable or
  * -writable) and a status byte as a chain of three descriptors (two
- * without data); return the status the device wrote, after checking the
- * used element.
+ * without data); returns its head.
+ */
+static uint32_t request_chain(Ctx *c, uint32_t type, uint64_t sector,
+                              uint64_t data_addr, uint32_t len, bool data_in)
+{
+    uint32_t head;
+
+    qtest_writeb(global_qtest, c->buf + 32, 0xff);
+    /* one request at a time: the ring's descriptors are all free again */
+    qvirtqueue_reset_pool(c->vq);
+    head = qvirtqueue_add(global_qtest, c->vq,
+                          header_write(c, type, sector), 16, false, true);
+    if (len) {
+        qvirtqueue_add(global_qtest, c->vq, data_addr, len, data_in, true);
+    }
+    qvirtqueue_add(global_qtest, c->vq, c->buf + 32, 1, true, false);
+    return head;
+}
+
+/*
+ * Send the request_chain() and return the status the device wrote, after
+ * checking the used element.
  */
 static uint8_t request_at(Ctx *c, uint32_t type, uint64_t sector,
                           uint64_t data_addr, uint32_t len, bool data_in)
 {
-    uint64_t status = c->buf + 32;
-    Desc d[3];
-    int n = 0;
+    uint32_t first = request_chain(c, type, sector, data_addr, len, data_in);
     uint32_t head, used_len;
 
-    qtest_writeb(global_qtest, status, 0xff);
-    d[n++] = (Desc) { header_write(c, type, sector), 16, 0, 0 };
-    if (len) {
-        d[n++] = (Desc) { data_addr, len, data_in ? VRING_DESC_F_WRITE : 0 };
-    }
-    d[n++] = (Desc) { status, 1, VRING_DESC_F_WRITE };
-    chain_write(c->vq->desc, 0, d, n);
-    avail_push(c, 0);
-
-    g_assert_cmpint(outcome_wait(c, &head, &used_len), ==, OUTCOME_USED);
-    g_assert_cmpuint(head, ==, 0);
+    qvirtqueue_kick(global_qtest, c->dev, c->vq, first);
+    g_assert_true(vbr_wait_used(global_qtest, c->vq, &head, &used_len));
+    g_assert_cmpuint(head, ==, first);
     g_assert_cmpuint(used_len, ==, (data_in ? len : 0) + 1);
-    return qtest_readb(global_qtest, status);
+    return qtest_readb(global_qtest, c->buf + 32);
 }
 
 /* request_at() with the data copied through the scratch buffer. */
@@ -361,7 +295,7 @@ typedef struct BrokenChainCase {
     const char *name;
     uint32_t type;
     int n;
-    Desc d[3];
+    VBRDesc d[3];
 } BrokenChainCase;
 
 #define W VRING_DESC_F_WRITE
@@ -398,7 +332,7 @@ static void test_broken_chain(void *obj, void *data, QGuestAllocator *alloc)
 {
     const BrokenChainCase *bc = data;
     QVirtioBlk *blk = obj;
-    Desc d[ARRAY_SIZE(bc->d)];
+    VBRDesc d[ARRAY_SIZE(bc->d)];
     Ctx c = { 0 };
     int i;
 
@@ -408,8 +342,8 @@ static void test_broken_chain(void *obj, void *data, QGuestAllocator *alloc)
         d[i] = bc->d[i];
         d[i].addr = ctx_addr(&c, d[i].addr);
     }
-    chain_write(c.vq->desc, 0, d, bc->n);
-    avail_push(&c, 0);
+    vbr_chain_write(global_qtest, c.vq->desc, 0, d, bc->n);
+    qvirtqueue_kick(global_qtest, c.dev, c.vq, 0);
     expect_broken(&c);
     ctx_stop(&c);
 }
@@ -680,21 +614,18 @@ static void test_ring_inuse_exceeds_size(void *obj, void *data,
 {
     QVirtioBlk *blk = obj;
     Ctx c = { 0 };
-    uint32_t head, len;
+    uint32_t first, head, len;
     int used;
 
     ctx_start(&c, blk->vdev, alloc);
-    chain_write(c.vq->desc, 0, (Desc[]) {
-                    { read_header(&c), 16 },
-                    { c.buf + 64, SECTOR_SIZE, VRING_DESC_F_WRITE },
-                    { c.buf + 64 + SECTOR_SIZE, 1, VRING_DESC_F_WRITE } },
-                3);
+    first = request_chain(&c, VIRTIO_BLK_T_IN, 1, c.buf + 64, SECTOR_SIZE,
+                          true);
     drive_throttle(1);
-    avail_offer(&c, 0, c.vq->size);
-    avail_offer(&c, 0, 2);
-    for (used = 0; outcome_wait(&c, &head, &len) == OUTCOME_USED; used++) {
+    avail_offer(&c, first, c.vq->size);
+    avail_offer(&c, first, 2);
+    for (used = 0; vbr_wait_used(global_qtest, c.vq, &head, &len); used++) {
         g_assert_cmpint(used, <, 1);
-        g_assert_cmpuint(head, ==, 0);
+        g_assert_cmpuint(head, ==, first);
     }
     /* no limit, so that the held reads and those after the reset complete */
     drive_throttle(0);
@@ -709,7 +640,7 @@ static void test_ring_head_out_of_range(void *obj, void *data,
     Ctx c = { 0 };
 
     ctx_start(&c, blk->vdev, alloc);
-    avail_push(&c, c.vq->size);
+    qvirtqueue_kick(global_qtest, c.dev, c.vq, c.vq->size);
     expect_broken(&c);
     ctx_stop(&c);
 }
@@ -721,9 +652,10 @@ static void test_ring_next_out_of_range(void *obj, void *data,
     Ctx c = { 0 };
 
     ctx_start(&c, blk->vdev, alloc);
-    desc_write(c.vq->desc, 0, &(Desc) { read_header(&c), 16,
-                                        VRING_DESC_F_NEXT, c.vq->size });
-    avail_push(&c, 0);
+    vbr_desc_write(global_qtest, c.vq->desc, 0,
+                   &(VBRDesc) { read_header(&c), 16, VRING_DESC_F_NEXT,
+                                c.vq->size });
+    qvirtqueue_kick(global_qtest, c.dev, c.vq, 0);
     expect_broken(&c);
     ctx_stop(&c);
 }
@@ -736,20 +668,21 @@ static void test_ring_loop(void *obj, void *data, QGuestAllocator *alloc)
 
     ctx_start(&c, blk->vdev, alloc);
     hdr = read_header(&c);
-    desc_write(c.vq->desc, 0, &(Desc) { hdr, 16, VRING_DESC_F_NEXT, 1 });
-    desc_write(c.vq->desc, 1, &(Desc) { c.buf + 64, 512,
-                                        VRING_DESC_F_NEXT |
-                                        VRING_DESC_F_WRITE, 0 });
-    avail_push(&c, 0);
+    vbr_desc_write(global_qtest, c.vq->desc, 0,
+                   &(VBRDesc) { hdr, 16, VRING_DESC_F_NEXT, 1 });
+    vbr_desc_write(global_qtest, c.vq->desc, 1,
+                   &(VBRDesc) { c.buf + 64, 512,
+                                VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 0 });
+    qvirtqueue_kick(global_qtest, c.dev, c.vq, 0);
     expect_broken(&c);
     ctx_stop(&c);
 }
 
 static void test_ring_indirect_bad(Ctx *c, uint64_t table, uint32_t len)
 {
-    desc_write(c->vq->desc, 0, &(Desc) { table, len,
-                                         VRING_DESC_F_INDIRECT });
-    avail_push(c, 0);
+    vbr_desc_write(global_qtest, c->vq->desc, 0,
+                   &(VBRDesc) { table, len, VRING_DESC_F_INDIRECT });
+    qvirtqueue_kick(global_qtest, c->dev, c->vq, 0);
     expect_broken(c);
 }
 
@@ -787,11 +720,11 @@ static void test_ring_indirect_loop(void *obj, void *data,
 
     ctx_start(&c, blk->vdev, alloc);
     table = c.buf + 4096;
-    desc_write(table, 0, &(Desc) { read_header(&c), 16,
-                                   VRING_DESC_F_NEXT, 1 });
-    desc_write(table, 1, &(Desc) { c.buf + 64, 512,
-                                   VRING_DESC_F_NEXT | VRING_DESC_F_WRITE,
-                                   0 });
+    vbr_desc_write(global_qtest, table, 0,
+                   &(VBRDesc) { read_header(&c), 16, VRING_DESC_F_NEXT, 1 });
+    vbr_desc_write(global_qtest, table, 1,
+                   &(VBRDesc) { c.buf + 64, 512,
+                                VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 0 });
     test_ring_indirect_bad(&c, table, 32);
     ctx_stop(&c);
 }
@@ -808,13 +741,14 @@ static void test_ring_too_many_segments(void *obj, void *data,
 
     ctx_start(&c, blk->vdev, alloc);
     table = guest_alloc(alloc, 16 * n);
-    desc_write(table, 0, &(Desc) { read_header(&c), 16,
-                                   VRING_DESC_F_NEXT, 1 });
+    vbr_desc_write(global_qtest, table, 0,
+                   &(VBRDesc) { read_header(&c), 16, VRING_DESC_F_NEXT, 1 });
     for (i = 1; i < n; i++) {
-        desc_write(table, i, &(Desc) { c.buf + 64 + i, 1,
-                                       VRING_DESC_F_WRITE |
-                                       (i + 1 < n ? VRING_DESC_F_NEXT : 0),
-                                       i + 1 });
+        vbr_desc_write(global_qtest, table, i,
+                       &(VBRDesc) { c.buf + 64 + i, 1,
+                                    VRING_DESC_F_WRITE |
+                                    (i + 1 < n ? VRING_DESC_F_NEXT : 0),
+                                    i + 1 });
     }
     test_ring_indirect_bad(&c, table, 16 * n);
     guest_free(alloc, table);
@@ -843,19 +777,22 @@ static void test_range_too_large(void *obj, void *data,
     ctx_start(&c, blk->vdev, alloc);
     big = guest_alloc(alloc, buf_len);
     table = guest_alloc(alloc, 16 * (nbufs + 2));
-    desc_write(table, 0, &(Desc) { header_write(&c, VIRTIO_BLK_T_OUT, 0),
-                                   16, VRING_DESC_F_NEXT, 1 });
+    /* more entries than the ring: libqos's indirect tables cannot */
+    vbr_desc_write(global_qtest, table, 0,
+                   &(VBRDesc) { header_write(&c, VIRTIO_BLK_T_OUT, 0), 16,
+                                VRING_DESC_F_NEXT, 1 });
     for (i = 1; i <= nbufs; i++) {
-        desc_write(table, i, &(Desc) { big, buf_len, VRING_DESC_F_NEXT,
-                                       i + 1 });
+        vbr_desc_write(global_qtest, table, i,
+                       &(VBRDesc) { big, buf_len, VRING_DESC_F_NEXT, i + 1 });
     }
     qtest_writeb(global_qtest, c.buf + 600, 0xff);
-    desc_write(table, nbufs + 1, &(Desc) { c.buf + 600, 1,
-                                           VRING_DESC_F_WRITE });
-    desc_write(c.vq->desc, 0, &(Desc) { table, 16 * (nbufs + 2),
-                                        VRING_DESC_F_INDIRECT });
-    avail_push(&c, 0);
-    g_assert_cmpint(outcome_wait(&c, &head, &len), ==, OUTCOME_USED);
+    vbr_desc_write(global_qtest, table, nbufs + 1,
+                   &(VBRDesc) { c.buf + 600, 1, VRING_DESC_F_WRITE });
+    vbr_desc_write(global_qtest, c.vq->desc, 0,
+                   &(VBRDesc) { table, 16 * (nbufs + 2),
+                                VRING_DESC_F_INDIRECT });
+    qvirtqueue_kick(global_qtest, c.dev, c.vq, 0);
+    g_assert_true(vbr_wait_used(global_qtest, c.vq, &head, &len));
     g_assert_cmpuint(qtest_readb(global_qtest, c.buf + 600), ==,
                      VIRTIO_BLK_S_IOERR);
     disk_check(NULL);
@@ -873,6 +810,7 @@ static void test_merge_many_writes(void *obj, void *data,
     QVirtioBlk *blk = obj;
     g_autofree uint8_t *expect = g_malloc(DISK_SIZE);
     g_autofree bool *seen = g_new0(bool, n);
+    g_autofree uint16_t *heads = g_new(uint16_t, n);
     uint64_t area;
     uint32_t head, len;
     Ctx c = { 0 };
@@ -892,20 +830,15 @@ static void test_merge_many_writes(void *obj, void *data,
         memset(expect + (200 + 8 * i) * SECTOR_SIZE, 0x40 + i, 4096);
         qtest_memset(global_qtest, hdr + 64, 0x40 + i, 4096);
         qtest_writeb(global_qtest, hdr + 32, 0xff);
-        chain_write(c.vq->desc, 3 * i, (Desc[]) {
-            { hdr, 16 }, { hdr + 64, 4096 },
-            { hdr + 32, 1, VRING_DESC_F_WRITE },
-        }, 3);
-        qtest_writew(global_qtest,
-                     c.vq->avail + 4 + 2 * ((c.avail_idx + i) % c.vq->size),
-                     3 * i);
+        heads[i] = qvirtqueue_add(global_qtest, c.vq, hdr, 16, false, true);
+        g_assert_cmpuint(heads[i], ==, 3 * i);
+        qvirtqueue_add(global_qtest, c.vq, hdr + 64, 4096, false, true);
+        qvirtqueue_add(global_qtest, c.vq, hdr + 32, 1, true, false);
     }
-    c.avail_idx += n;
-    qtest_writew(global_qtest, c.vq->avail + 2, c.avail_idx);
-    c.dev->bus->virtqueue_kick(c.dev, c.vq);
+    vbr_publish(global_qtest, c.vq, heads, n);
 
     for (i = 0; i < n; i++) {
-        g_assert_cmpint(outcome_wait(&c, &head, &len), ==, OUTCOME_USED);
+        g_assert_true(vbr_wait_used(global_qtest, c.vq, &head, &len));
         g_assert_cmpuint(head % 3, ==, 0);
         g_assert_cmpuint(head / 3, <, n);
         g_assert_false(seen[head / 3]);
@@ -1022,14 +955,12 @@ static void test_reentrancy(void *obj, void *data, QGuestAllocator *alloc)
         ring_move(&c, pdev, rc->target, regs);
     }
     /* sector 0 holds zeros: written to device_status, they reset */
-    chain_write(c.vq->desc, 0, (Desc[]) {
-        { header_write(&c, VIRTIO_BLK_T_IN, 0), 16 },
-        { rc->target == TARGET_BUFFER ? regs : c.buf + 64, 512,
-          VRING_DESC_F_WRITE },
-        { c.buf + 600, 1, VRING_DESC_F_WRITE },
-    }, 3);
-    avail_push(&c, 0);
-    g_assert_cmpint(outcome_wait(&c, &head, &len), ==, OUTCOME_BROKEN);
+    qvirtqueue_kick(global_qtest, c.dev, c.vq,
+                    request_chain(&c, VIRTIO_BLK_T_IN, 0,
+                                  rc->target == TARGET_BUFFER ? regs
+                                                              : c.buf + 64,
+                                  512, true));
+    g_assert_false(vbr_wait_used(global_qtest, c.vq, &head, &len));
     qtest_qmp_assert_success(global_qtest, "{ 'execute': 'query-status' }");
     reset_and_check(&c);
     ctx_stop(&c);
@@ -1166,12 +1097,9 @@ static void test_region_nvme_cmb(void *obj, void *data,
     g_assert_cmphex(qtest_readl(global_qtest, cmb), ==, 0x12345678);
 
     ctx_start(&c, &pdev->vdev, alloc);
-    chain_write(c.vq->desc, 0, (Desc[]) {
-        { header_write(&c, VIRTIO_BLK_T_IN, 3), 16 },
-        { cmb, SECTOR_SIZE, VRING_DESC_F_WRITE },
-        { c.buf + 32, 1, VRING_DESC_F_WRITE },
-    }, 3);
-    avail_push(&c, 0);
+    qvirtqueue_kick(global_qtest, c.dev, c.vq,
+                    request_chain(&c, VIRTIO_BLK_T_IN, 3, cmb, SECTOR_SIZE,
+                                  true));
     expect_broken(&c);
     g_assert_cmphex(qtest_readl(global_qtest, cmb), ==, 0x12345678);
     ctx_stop(&c);

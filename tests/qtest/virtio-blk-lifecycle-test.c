@@ -1,0 +1,438 @@
+/*
+ * QTest testcase for virtio-blk lifecycle events under I/O
+ *
+ * A system reset, an unplug, a resize, a refused or a real change of
+ * iothread hit the device with a batch of requests in flight, and a
+ * multiqueue device serves batches on all queues at once. The reference
+ * model of the disk (virtio-blk-model.c) checks every completion and the
+ * image afterwards.
+ *
+ * Copyright (c) 2026 The QEMU fork authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "libqtest-single.h"
+#include "qemu/module.h"
+#include "qobject/qjson.h"
+#include "standard-headers/linux/virtio_blk.h"
+#include "virtio-blk-model.h"
+
+/*
+ * A batch is in flight when a system reset, an unplug, a resize or a
+ * refused AioContext change hits the device. To have it in flight for
+ * sure, block_set_io_throttle limits the drive to one request per
+ * second: under qtest, throttling measures time in QEMU_CLOCK_VIRTUAL,
+ * which moves only when a test steps it, so all reads and writes but the
+ * first stay queued in the throttle group until something drains the
+ * drive (draining ignores the limits; so does lifting them). Whatever
+ * the event, no head may complete twice and what completes must be
+ * right; the drain executes the held writes, so the image must then hold
+ * exactly the model; and the device, where it is still there, must serve
+ * random I/O again.
+ */
+#define LC_DISK_SIZE        (4 * 1024 * 1024)
+#define LC_GROWTH           (2 * 1024 * 1024)
+#define LC_NUM_REQUESTS     40
+#define LC_NUM_QUEUES       4
+#define LC_SLOT_HP          0x06        /* a hotplug slot of the pc machine */
+
+static ModelDisk *disk;         /* of drive0 */
+static ModelDisk *disk1;        /* of drive1, for a hot-plugged device */
+static ModelDisk *disk2;        /* of node disk2, which outlives its device */
+
+/*
+ * drive0 (node disk0) for the device of the qos graph; drive1 for one a
+ * test hot-plugs, and node disk2, a -blockdev, which unlike a -drive is
+ * not deleted with the device that used it; and two iothreads. @arg is
+ * the iothread a hot-plugged device gets, or NULL.
+ */
+static void *lifecycle_setup(GString *cmd_line, void *arg)
+{
+    g_string_append(cmd_line, " -object iothread,id=iothread0"
+                    " -object iothread,id=iothread1 ");
+    model_disk_create(&disk, LC_DISK_SIZE);
+    model_drive_append(cmd_line, "drive0", disk, ",node-name=disk0");
+    model_disk_create(&disk1, LC_DISK_SIZE);
+    model_drive_append(cmd_line, "drive1", disk1, "");
+    model_disk_create(&disk2, LC_DISK_SIZE);
+    g_string_append_printf(cmd_line,
+                           " -blockdev driver=raw,node-name=disk2,"
+                           "file.driver=file,file.filename=%s ",
+                           disk2->path);
+    return arg;
+}
+
+/* The VirtIODevice inside virtio-blk-pci device @id */
+static char *lifecycle_vdev_path(const char *id)
+{
+    return g_strdup_printf("/machine/peripheral/%s/virtio-backend", id);
+}
+
+/* Limit the drive of device @id to @iops requests per second, 0: none */
+static void lifecycle_throttle(const char *id, int iops)
+{
+    g_autofree char *path = lifecycle_vdev_path(id);
+
+    qtest_qmp_assert_success(global_qtest,
+                             "{ 'execute': 'block_set_io_throttle',"
+                             "  'arguments': { 'id': %s, 'iops': %d,"
+                             "    'iops_rd': 0, 'iops_wr': 0, 'bps': 0,"
+                             "    'bps_rd': 0, 'bps_wr': 0 } }",
+                             path, iops);
+}
+
+/*
+ * Wait until device @id took all of @b off @vq, then check that it still
+ * holds them all but the one throttling may have let through (what the
+ * device took and has not used yet is "inuse").
+ */
+static void lifecycle_check_held(const char *id, QVirtQueue *vq, Batch *b)
+{
+    g_autofree char *path = lifecycle_vdev_path(id);
+    uint16_t avail = qtest_readw(global_qtest, vq->avail + 2);
+    gint64 start = g_get_monotonic_time();
+    QDict *st;
+
+    for (;;) {
+        st = qtest_qmp_assert_success_ref(global_qtest,
+                 "{ 'execute': 'x-query-virtio-queue-status',"
+                 "  'arguments': { 'path': %s, 'queue': %d } }",
+                 path, vq->index);
+        if (qdict_get_int(st, "last-avail-idx") == avail) {
+            break;
+        }
+        qobject_unref(st);
+        g_assert_cmpint(g_get_monotonic_time() - start, <=, TIMEOUT_US);
+        g_usleep(1000);
+    }
+    g_assert_cmpint(qdict_get_int(st, "inuse"), >=, b->nreqs - 1);
+    qobject_unref(st);
+}
+
+/*
+ * Throttle device @id and kick a batch into @vq that it holds: writes,
+ * every fourth request a read, with gaps between them so that the device
+ * cannot merge them.
+ */
+static void lifecycle_kick_held(QVirtioDevice *dev, QGuestAllocator *alloc,
+                                QVirtQueue *vq, ModelDisk *m, Batch *b,
+                                const char *id)
+{
+    const uint64_t stride = m->size / SECTOR_SIZE / MAX_BATCH;
+    int i;
+
+    for (i = 0; i < MAX_BATCH; i++) {
+        uint32_t type = i % 4 == 3 ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT;
+        uint64_t sector = i * stride + model_rand_range(0, stride / 2 - 1);
+        uint32_t nsectors = model_rand_range(1, stride / 2);
+        unsigned layout = model_rand_range(0, 2) ? 0 : LAYOUT_INDIRECT;
+
+        g_assert_true(batch_add(dev, alloc, vq, m, b, type, sector,
+                                nsectors * SECTOR_SIZE, layout));
+    }
+    lifecycle_throttle(id, 1);
+    batch_kick(vq, b);
+    lifecycle_check_held(id, vq, b);
+}
+
+/* Start @dev (device @id) on @m, some random I/O, then a held batch */
+static QVirtQueue *lifecycle_start_held(QVirtioDevice *dev,
+                                       QGuestAllocator *alloc, ModelDisk *m,
+                                       Batch *b, const char *id)
+{
+    QVirtQueue *vq;
+
+    model_start_device(dev, alloc, m, &vq, 1, false);
+    model_random_io(dev, alloc, m, &vq, 1, LC_NUM_REQUESTS);
+    lifecycle_kick_held(dev, alloc, vq, m, b, id);
+    return vq;
+}
+
+/*
+ * @event drained the drive and left the device unable to use the rest of
+ * @b (reset, unplugged): what it used must be right, nothing more may
+ * come, and the image must hold every write of the batch.
+ */
+static void lifecycle_collect_held(QGuestAllocator *alloc, QVirtQueue *vq,
+                                   ModelDisk *m, Batch *b, const char *event)
+{
+    g_test_message("%d of %d heads used before the %s",
+                   batch_collect(vq, b), b->nreqs, event);
+    model_check_quiet(vq);
+    model_check_image(m);
+    batch_free(alloc, vq, b);
+}
+
+/*
+ * Unplug hot-plugged @hp, as an ACPI guest does it, until DEVICE_DELETED,
+ * with batch @b held on the last of its @nvqs queues @vqs on @m.
+ */
+static void lifecycle_unplug_held(QVirtioPCIDevice *hp, QGuestAllocator *alloc,
+                                  QVirtQueue **vqs, int nvqs, ModelDisk *m,
+                                  Batch *b)
+{
+    int i;
+
+    qpci_unplug_acpi_device_test(global_qtest, "drv1", LC_SLOT_HP);
+    lifecycle_collect_held(alloc, vqs[nvqs - 1], m, b, "unplug");
+    for (i = 0; i < nvqs; i++) {
+        qvirtqueue_cleanup(hp->vdev.bus, vqs[i], alloc);
+    }
+    qos_object_destroy((QOSGraphObject *)hp);
+}
+
+/*
+ * Hot-plug virtio-blk-pci drv1 on @drive in the hotplug slot, with the
+ * properties in @props, and start it up to feature negotiation.
+ */
+static QVirtioPCIDevice *lifecycle_plug(QPCIBus *bus, const char *drive,
+                                        QDict *props)
+{
+    QVirtioPCIDevice *dev;
+
+    qdict_put_str(props, "id", "drv1");
+    qdict_put_str(props, "drive", drive);
+    qdict_put_str(props, "addr", stringify(LC_SLOT_HP) ".0");
+    qtest_qmp_device_add_qdict(bus->qts, "virtio-blk-pci", props);
+    qobject_unref(props);
+
+    dev = virtio_pci_new(bus, &(QPCIAddress) {
+                                  .devfn = QPCI_DEVFN(LC_SLOT_HP, 0) });
+    g_assert_nonnull(dev);
+    g_assert_cmpint(dev->vdev.device_type, ==, VIRTIO_ID_BLOCK);
+    qvirtio_pci_device_enable(dev);
+    qvirtio_start_device(&dev->vdev);
+    return dev;
+}
+
+static void test_lifecycle_reset(void *obj, void *data,
+                                 QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    QVirtioDevice *dev = &pdev->vdev;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    QVirtQueue *vq;
+
+    vq = lifecycle_start_held(dev, alloc, disk, b, "drv0");
+    qtest_qmp_assert_success(global_qtest, "{ 'execute': 'system_reset' }");
+    qtest_qmp_eventwait(global_qtest, "RESET");
+    lifecycle_collect_held(alloc, vq, disk, b, "reset");
+    qvirtqueue_cleanup(dev->bus, vq, alloc);
+
+    /* BARs and bus mastering went with the reset: start from scratch */
+    qvirtio_pci_device_enable(pdev);
+    qvirtio_start_device(dev);
+    model_start_device(dev, alloc, disk, &vq, 1, false);
+    lifecycle_throttle("drv0", 0);
+    model_exercise(dev, alloc, disk, &vq, 1, LC_NUM_REQUESTS);
+    qvirtqueue_cleanup(dev->bus, vq, alloc);
+}
+
+static void test_lifecycle_device_del(void *obj, void *data,
+                                      QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    const char *iothread = data;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    QDict *props = qdict_new();
+    QVirtioPCIDevice *hp;
+    QVirtQueue *vq;
+
+    if (pdev->pdev->bus->not_hotpluggable) {
+        qobject_unref(props);
+        g_test_skip("pci bus does not support hotplug");
+        return;
+    }
+    if (iothread) {
+        qdict_put_str(props, "iothread", iothread);
+    }
+    hp = lifecycle_plug(pdev->pdev->bus, "drive1", props);
+    vq = lifecycle_start_held(&hp->vdev, alloc, disk1, b, "drv1");
+    lifecycle_unplug_held(hp, alloc, &vq, 1, disk1, b);
+}
+
+static void test_lifecycle_resize(void *obj, void *data,
+                                  QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    QVirtioDevice *dev = &pdev->vdev;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    QVirtQueue *vq;
+
+    vq = lifecycle_start_held(dev, alloc, disk, b, "drv0");
+
+    /* block_resize drains the node, so the batch completes */
+    qtest_qmp_assert_success(global_qtest,
+                             "{ 'execute': 'block_resize',"
+                             "  'arguments': { 'node-name': 'disk0',"
+                             "                 'size': %d } }",
+                             LC_DISK_SIZE + LC_GROWTH);
+    batch_wait(vq, b);
+    model_check_quiet(vq);
+    batch_free(alloc, vq, b);
+    model_disk_resize(disk, LC_DISK_SIZE + LC_GROWTH);
+    model_check_image(disk);
+    g_assert_cmpuint(qvirtio_config_readq(dev, 0), ==,
+                     disk->size / SECTOR_SIZE);
+
+    /* all of the disk, the new end too */
+    lifecycle_throttle("drv0", 0);
+    model_exercise(dev, alloc, disk, &vq, 1, LC_NUM_REQUESTS);
+    qvirtqueue_cleanup(dev->bus, vq, alloc);
+}
+
+/*
+ * The device's BlockBackend refuses to leave the AioContext of its
+ * iothread, even when forced, and refuses before it drains anything.
+ */
+static void test_lifecycle_set_iothread(void *obj, void *data,
+                                        QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    QVirtioDevice *dev = &pdev->vdev;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    QVirtQueue *vq;
+    QDict *rsp, *err;
+
+    vq = lifecycle_start_held(dev, alloc, disk, b, "drv0");
+
+    rsp = qtest_qmp(global_qtest,
+                    "{ 'execute': 'x-blockdev-set-iothread',"
+                    "  'arguments': { 'node-name': 'disk0',"
+                    "                 'iothread': 'iothread1',"
+                    "                 'force': true } }");
+    err = qdict_get_qdict(rsp, "error");
+    g_assert_nonnull(err);
+    g_assert_cmpstr(qdict_get_str(err, "class"), ==, "GenericError");
+    g_assert_cmpstr(qdict_get_str(err, "desc"), ==,
+                    "Cannot change iothread of active block backend");
+    qobject_unref(rsp);
+    lifecycle_check_held("drv0", vq, b);
+
+    /* lifting the limit drains the drive */
+    lifecycle_throttle("drv0", 0);
+    batch_wait(vq, b);
+    model_check_quiet(vq);
+    batch_free(alloc, vq, b);
+    model_check_image(disk);
+    model_exercise(dev, alloc, disk, &vq, 1, LC_NUM_REQUESTS);
+    qvirtqueue_cleanup(dev->bus, vq, alloc);
+}
+
+/*
+ * Random I/O in flight on all queues of a device whose queues two
+ * iothreads share, then an unplug with a batch held on the last queue.
+ */
+static void test_lifecycle_vq_mapping(void *obj, void *data,
+                                      QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    QVirtQueue *vqs[LC_NUM_QUEUES];
+    QVirtioPCIDevice *hp;
+    QVirtioDevice *dev;
+
+    if (pdev->pdev->bus->not_hotpluggable) {
+        g_test_skip("pci bus does not support hotplug");
+        return;
+    }
+    hp = lifecycle_plug(pdev->pdev->bus, "drive1", qdict_from_jsonf_nofail(
+                            "{ 'num-queues': %d,"
+                            "  'iothread-vq-mapping': ["
+                            "    { 'iothread': 'iothread0' },"
+                            "    { 'iothread': 'iothread1' } ] }",
+                            LC_NUM_QUEUES));
+    dev = &hp->vdev;
+    model_start_device(dev, alloc, disk1, vqs, LC_NUM_QUEUES, false);
+    model_exercise(dev, alloc, disk1, vqs, LC_NUM_QUEUES, 2 * LC_NUM_REQUESTS);
+
+    lifecycle_kick_held(dev, alloc, vqs[LC_NUM_QUEUES - 1], disk1, b,
+                        "drv1");
+    lifecycle_unplug_held(hp, alloc, vqs, LC_NUM_QUEUES, disk1, b);
+}
+
+/*
+ * Node @node is in the AioContext of @iothread: a device's disk refuses
+ * to move (see set-iothread-refused), but a "move" into the AioContext it
+ * is already in succeeds without doing anything.
+ */
+static void lifecycle_assert_node_in(const char *node, const char *iothread)
+{
+    qtest_qmp_assert_success(global_qtest,
+                             "{ 'execute': 'x-blockdev-set-iothread',"
+                             "  'arguments': { 'node-name': %s,"
+                             "                 'iothread': %s,"
+                             "                 'force': true } }",
+                             node, iothread);
+}
+
+/*
+ * QEMU 10.0 keeps a device's disk in the AioContext the device put it in
+ * (see set-iothread-refused); what moves a disk to another iothread is
+ * unplugging its device and plugging one with the other iothread. Do it
+ * with a batch in flight in the first iothread, then check the disk
+ * whole through the second.
+ */
+static void test_lifecycle_move_iothread(void *obj, void *data,
+                                         QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    QVirtioPCIDevice *hp;
+    QVirtQueue *vq;
+
+    if (pdev->pdev->bus->not_hotpluggable) {
+        g_test_skip("pci bus does not support hotplug");
+        return;
+    }
+    hp = lifecycle_plug(pdev->pdev->bus, "disk2",
+                        qdict_from_jsonf_nofail("{ 'iothread': 'iothread0' }"));
+    vq = lifecycle_start_held(&hp->vdev, alloc, disk2, b, "drv1");
+    lifecycle_assert_node_in("disk2", "iothread0");
+    lifecycle_unplug_held(hp, alloc, &vq, 1, disk2, b);
+
+    hp = lifecycle_plug(pdev->pdev->bus, "disk2",
+                        qdict_from_jsonf_nofail("{ 'iothread': 'iothread1' }"));
+    model_start_device(&hp->vdev, alloc, disk2, &vq, 1, false);
+    lifecycle_assert_node_in("disk2", "iothread1");
+    model_exercise(&hp->vdev, alloc, disk2, &vq, 1, LC_NUM_REQUESTS);
+    qvirtqueue_cleanup(hp->vdev.bus, vq, alloc);
+    qos_object_destroy((QOSGraphObject *)hp);
+}
+
+/*
+ * Without and with an iothread for the device of the qos graph and, as
+ * the test's argument, for the one it hot-plugs.
+ */
+static void register_lifecycle_tests(void)
+{
+    QOSGraphTestOptions opts = {
+        .before = lifecycle_setup,
+    };
+
+    qos_add_test("lifecycle/system-reset-in-flight", "virtio-blk-pci",
+                 test_lifecycle_reset, &opts);
+    qos_add_test("lifecycle/device-del-in-flight", "virtio-blk-pci",
+                 test_lifecycle_device_del, &opts);
+    qos_add_test("lifecycle/block-resize-under-load", "virtio-blk-pci",
+                 test_lifecycle_resize, &opts);
+    qos_add_test("lifecycle/iothread-vq-mapping", "virtio-blk-pci",
+                 test_lifecycle_vq_mapping, &opts);
+    qos_add_test("lifecycle/move-to-other-iothread", "virtio-blk-pci",
+                 test_lifecycle_move_iothread, &opts);
+
+    opts.arg = (void *)"iothread0";
+    opts.edge.extra_device_opts = "iothread=iothread0";
+    qos_add_test("lifecycle/system-reset-in-flight-iothread",
+                 "virtio-blk-pci", test_lifecycle_reset, &opts);
+    qos_add_test("lifecycle/device-del-in-flight-iothread",
+                 "virtio-blk-pci", test_lifecycle_device_del, &opts);
+    qos_add_test("lifecycle/block-resize-under-load-iothread",
+                 "virtio-blk-pci", test_lifecycle_resize, &opts);
+    qos_add_test("lifecycle/set-iothread-refused", "virtio-blk-pci",
+                 test_lifecycle_set_iothread, &opts);
+}
+
+libqos_init(register_lifecycle_tests);

@@ -1,0 +1,99 @@
+/*
+ * A reference model of a virtio-blk disk, shared by its qtests
+ *
+ * Copyright (c) 2026 The QEMU fork authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef VIRTIO_BLK_MODEL_H
+#define VIRTIO_BLK_MODEL_H
+
+#include "libqos/qgraph.h"
+#include "libqos/virtio-blk.h"
+
+#define DISK_SIZE           (32 * 1024 * 1024)
+#define SECTOR_SIZE         512
+#define MAX_REQ_SECTORS     (1024 * 1024 / SECTOR_SIZE)
+#define MAX_BATCH           16
+#define MAX_DATA_DESCS      64
+#define TIMEOUT_US          (30 * 1000 * 1000)
+
+typedef struct ModelDisk {
+    char *path;
+    uint8_t *data;              /* what the disk must contain */
+    uint64_t size;
+} ModelDisk;
+
+/* One buffer of a request as the driver lays it out in a descriptor */
+typedef struct Seg {
+    uint64_t addr;
+    uint32_t len;
+    bool device_writes;
+} Seg;
+
+typedef struct Request {
+    uint32_t type;
+    uint64_t sector;
+    uint32_t nbytes;            /* data bytes, excluding header and status */
+    uint8_t *data;              /* written data, or expected read data */
+    uint64_t alloc_addr;        /* guest buffer: header, data, status */
+    uint64_t data_addr;
+    uint64_t status_addr;
+    uint32_t in_bytes;          /* bytes of device-writable descriptors */
+    Seg segs[MAX_DATA_DESCS + 4];
+    int nsegs;
+    unsigned layout;            /* LAYOUT_* */
+    QVRingIndirectDesc *indirect_table;
+    uint32_t head;
+    uint8_t want_status;        /* VIRTIO_BLK_S_OK unless a fault says */
+    bool done;
+} Request;
+
+/* How a request is laid out in descriptors; random where not given. */
+enum {
+    LAYOUT_INDIRECT = 1,        /* in an indirect table */
+    /*
+     * Header in the first data descriptor of a write, status in the last
+     * one of a read: the device cuts them off those descriptors.
+     */
+    LAYOUT_SHARE_EDGES = 2,
+};
+
+typedef struct Batch {
+    Request reqs[MAX_BATCH];
+    int nreqs;
+    uint32_t ndescs;            /* ring descriptors used by the batch */
+    uint64_t nbytes;
+} Batch;
+
+void model_disk_create(ModelDisk **pm, uint64_t size);
+void model_disk_resize(ModelDisk *m, uint64_t size);
+void model_drive_append(GString *cmd_line, const char *id,
+                        ModelDisk *m, const char *opts);
+void model_start_device(QVirtioDevice *dev, QGuestAllocator *alloc,
+                        ModelDisk *m, QVirtQueue **vqs, int nvqs,
+                        bool event_idx);
+uint32_t model_rand_range(uint32_t lo, uint32_t hi_inclusive);
+
+bool batch_add(QVirtioDevice *dev, QGuestAllocator *alloc,
+               QVirtQueue *vq, ModelDisk *m, Batch *b, uint32_t type,
+               uint64_t sector, uint32_t nbytes, unsigned layout);
+void batch_kick(QVirtQueue *vq, Batch *b);
+void batch_wait(QVirtQueue *vq, Batch *b);
+int batch_collect(QVirtQueue *vq, Batch *b);
+void batch_free(QGuestAllocator *alloc, QVirtQueue *vq, Batch *b);
+void batch_run(QGuestAllocator *alloc, QVirtQueue *vq, Batch *b);
+void model_check_quiet(QVirtQueue *vq);
+
+void model_random_io(QVirtioDevice *dev, QGuestAllocator *alloc,
+                     ModelDisk *m, QVirtQueue **vqs, int nvqs,
+                     int nreqs);
+void model_read_back(QVirtioDevice *dev, QGuestAllocator *alloc,
+                     ModelDisk *m, QVirtQueue *vq);
+void model_check_image(ModelDisk *m);
+void model_exercise(QVirtioDevice *dev, QGuestAllocator *alloc,
+                    ModelDisk *m, QVirtQueue **vqs, int nvqs,
+                    int nreqs);
+
+#endif
