@@ -128,6 +128,7 @@ check-series: series
 
 # Copy the work committed in build/src back into this repository.
 export:
+	@test -d $(B)/src/.git || { echo "export: no build/src to export from (run make)" >&2; exit 1; }
 	scripts/export.sh $(TOP)
 
 # Drop unexported work in build/src and assemble it again from this repo.
