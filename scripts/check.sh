@@ -15,6 +15,9 @@
 # known-failures.txt fail on stock for reasons of this environment; they
 # are reported as skipped, not run. Prints one line per suite and ends
 # with "N passed, N failed, N skipped"; exits non-zero on any failure.
+# build/check-WHICH/summary.log has every test's result, with the reason
+# of each skip; the other logs there are each test's (or each suite's)
+# output.
 #
 # asan is the fork built with --enable-asan --enable-ubsan in build/asan
 # (its own qos-test included). Any AddressSanitizer, LeakSanitizer or
@@ -71,6 +74,7 @@ TMPDIR=$(mktemp -d /tmp/fork-check.XXXXXX)
 export TMPDIR
 trap 'rm -rf "$TMPDIR"' EXIT
 
+summary=$logs/summary.log
 passed=0 failed=0 skipped=0
 failures=()
 
@@ -86,23 +90,35 @@ sanitizer_report() {   # sanitizer_report LOG
     grep -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$1"
 }
 
-count() {   # count SUITE TEST RESULT
-    case $3 in
+# One test's result; DETAIL (why it was skipped, how it failed) goes to
+# the summary.
+count() {   # count SUITE TEST RESULT [DETAIL]
+    local result=$3
+    case $result in
     pass) passed=$((passed + 1)) ;;
     skip) skipped=$((skipped + 1)) ;;
-    *) failed=$((failed + 1)); failures+=("$1 $2") ;;
+    *) result=fail; failed=$((failed + 1)); failures+=("$1 $2") ;;
     esac
+    printf '%-4s %s %s%s\n' "$result" "$1" "$2" "${4:+  # $4}" >> "$summary"
 }
 
 # Count the TAP lines of one glib test binary; a crash counts as a failure.
 count_tap() {   # count_tap SUITE LOG EXIT
-    local line name
+    local line result test reason name
     while read -r line; do
-        case $line in
-        "ok "*"# SKIP"*) count "$1" "${line#ok }" skip ;;
-        "ok "*) count "$1" "${line#ok }" pass ;;
-        "not ok "*) count "$1" "${line#not ok }" fail ;;
-        esac
+        result=pass
+        [[ $line = "not ok "* ]] && result=fail
+        line=${line#not }
+        line=${line#ok }
+        line=${line#* }     # the test number
+        test=${line%% # *}
+        reason=
+        if [[ $line = *" # SKIP"* ]]; then
+            result=skip
+            reason=${line#* # SKIP}
+            reason=${reason# }
+        fi
+        count "$1" "$test" "$result" "$reason"
     done < <(grep -E '^(not )?ok ' "$2")
     name=$(basename "$2" .log)
     if [ "$3" != 0 ] && ! grep -q '^not ok ' "$2"; then
@@ -150,7 +166,7 @@ run_qos() {
         n=$((n + 1))
         reason=$(skip_reason qos "$path")
         if [ -n "$reason" ]; then
-            count qos "$path" skip
+            count qos "$path" skip "$reason"
             continue
         fi
         log=$logs/qos-$n.log
@@ -159,6 +175,10 @@ run_qos() {
         rc=$?
         if [ "$which" = asan ] && sanitizer_report "$log" > /dev/null; then
             count qos "$path (sanitizer report in ${log##*/})" fail
+        elif [ $rc = 0 ] && grep -q '^ok .* # SKIP' "$log"; then
+            # g_test_skip(): the test found it cannot run here.
+            reason=$(sed -n 's/^ok .* # SKIP *//p' "$log" | head -n 1)
+            count qos "$path" skip "${reason:-skipped by the test (${log##*/})}"
         elif [ $rc = 0 ] && grep -q '^ok ' "$log"; then
             count qos "$path" pass
         else
@@ -190,7 +210,7 @@ run_iotests() {
     for t in $(cd "$dir" && ./check "-$fmt" -g quick -n 2>/dev/null); do
         reason=$(skip_reason "iotests-$fmt" "$t")
         if [ -n "$reason" ]; then
-            count "iotests-$fmt" "$t" skip
+            count "iotests-$fmt" "$t" skip "$reason"
         else
             tests+=("$t")
         fi
