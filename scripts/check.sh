@@ -13,11 +13,11 @@
 # For stock, qos-test is the fork's binary (so that it holds the fork's own
 # tests too) driving stock's qemu-system-x86_64. Tests listed in
 # known-failures.txt fail on stock for reasons of this environment; they
-# are reported as skipped, not run. Prints one line per suite and ends
-# with "N passed, N failed, N skipped"; exits non-zero on any failure.
-# build/check-WHICH/summary.log has every test's result, with the reason
-# of each skip; the other logs there are each test's (or each suite's)
-# output.
+# are reported as skipped, not run. Prints one line per suite and the five
+# slowest tests, and ends with "N passed, N failed, N skipped"; exits
+# non-zero on any failure. build/check-WHICH/summary.log has every test's
+# result, with the reason of each skip; the other logs there are each
+# test's (or each suite's) output.
 #
 # asan is the fork built with --enable-asan --enable-ubsan in build/asan
 # (its own qos-test included). Any AddressSanitizer, LeakSanitizer or
@@ -41,6 +41,9 @@ qos=$top/build/fork/tests/qtest/qos-test
 # A qos test takes seconds; one that hangs (stock has such a bug) is cut
 # off after this. The sanitizers make the model test 10 times slower.
 qos_timeout=120
+# qemu-iotests run this many tests at a time, as meson runs them for
+# upstream's check-block: one per CPU.
+iotests_jobs=$(nproc)
 case $which in
 fork) build=$top/build/fork ;;
 stock) build=$top/build/stock/build ;;
@@ -75,6 +78,7 @@ export TMPDIR
 trap 'rm -rf "$TMPDIR"' EXIT
 
 summary=$logs/summary.log
+times=$logs/times.tsv
 passed=0 failed=0 skipped=0
 failures=()
 
@@ -105,6 +109,16 @@ count() {   # count SUITE TEST RESULT [DETAIL]
     *) result=fail; failed=$((failed + 1)); failures+=("$1 $2") ;;
     esac
     printf '%-4s %s %s%s\n' "$result" "$1" "$2" "${4:+  # $4}" >> "$summary"
+}
+
+# How long one test (or one unit test binary) took, for the slowest five.
+took() {   # took SUITE TEST SECONDS
+    printf '%s\t%s %s\n' "$3" "$1" "$2" >> "$times"
+}
+
+# Seconds since START (an $EPOCHREALTIME), to a tenth.
+since() {   # since START
+    awk -v s="$1" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", e - s }'
 }
 
 # Count the TAP lines of one glib test binary; a crash counts as a failure.
@@ -168,7 +182,7 @@ run_firmware() {
 }
 
 run_qos() {
-    local qemu=$build/qemu-system-x86_64 path reason log rc
+    local qemu=$build/qemu-system-x86_64 path reason log rc start
     local n=0
     while read -r path; do
         n=$((n + 1))
@@ -178,9 +192,11 @@ run_qos() {
             continue
         fi
         log=$logs/qos-$n.log
+        start=$EPOCHREALTIME
         QTEST_QEMU_BINARY=$qemu QTEST_QEMU_IMG=$build/qemu-img \
             timeout "$qos_timeout" "$qos" --tap -p "$path" > "$log" 2>&1
         rc=$?
+        took qos "$path" "$(since "$start")"
         if [ "$which" = asan ] && sanitizer_report "$log" > /dev/null; then
             count qos "$path (sanitizer report in ${log##*/})" fail
         elif [ $rc = 0 ] && grep -q '^ok .* # SKIP' "$log"; then
@@ -205,7 +221,7 @@ run_qos() {
 # known-failures.txt lists a whole binary as "unit/<binary> *", one of its
 # test cases as "unit/<binary> /test/path"; glib's -s skips a case.
 run_unit() {
-    local t log rc reason case skips
+    local t log rc reason start case skips
     for t in "${unit_tests[@]}"; do
         reason=$(skip_reason "unit/$t" '*')
         if [ -n "$reason" ]; then
@@ -217,42 +233,66 @@ run_unit() {
             skips+=(-s "$case")
         done < <(known_failures "unit/$t")
         log=$logs/$t.log
+        start=$EPOCHREALTIME
         (cd "$build" && timeout 900 "tests/unit/$t" --tap "${skips[@]}" > "$log" 2>&1)
         rc=$?
+        took unit "$t" "$(since "$start")"
         count_tap "unit/$t" "$log" "$rc"
     done
 }
 
+# qemu-iotests -g quick for one format. ./check's TAP output drops why a
+# test did not run and how long it took, so its plain output is read:
+# "TEST STATUS [start] [end] TIME (last: TIME) DESCRIPTION", STATUS pass,
+# fail or "not run". Tests run in parallel, as upstream's check-block runs
+# them (each has its own scratch and socket directory).
 run_iotests() {
-    local fmt=$1 tests=() t reason log=$logs/iotests-$1.log
-    local dir=$build/tests/qemu-iotests
+    local fmt=$1 suite=iotests-$1 tests=() t status secs detail rc n=0
+    local log=$logs/iotests-$1.log dir=$build/tests/qemu-iotests
     for t in $(cd "$dir" && ./check "-$fmt" -g quick -n 2>/dev/null); do
-        reason=$(skip_reason "iotests-$fmt" "$t")
-        if [ -n "$reason" ]; then
-            count "iotests-$fmt" "$t" skip "$reason"
+        detail=$(skip_reason "$suite" "$t")
+        if [ -n "$detail" ]; then
+            count "$suite" "$t" skip "$detail"
         else
             tests+=("$t")
         fi
     done
-    [ ${#tests[@]} -gt 0 ] || { count "iotests-$fmt" "(no tests found)" fail; return; }
-    (cd "$dir" && timeout 1800 ./check -tap "-$fmt" "${tests[@]}" > "$log" 2>&1)
-    count_tap "iotests-$fmt" "$log" $?
+    [ ${#tests[@]} -gt 0 ] || { count "$suite" "(no tests found)" fail; return; }
+    (cd "$dir" && timeout 1800 ./check -j "$iotests_jobs" "-$fmt" "${tests[@]}" \
+        > "$log" 2>&1)
+    rc=$?
+    while IFS=$'\t' read -r t status secs detail; do
+        n=$((n + 1))
+        case $status in
+        pass) count "$suite" "$t" pass ;;
+        "not run") count "$suite" "$t" skip "$detail" ;;
+        *) count "$suite" "$t" fail "$detail" ;;
+        esac
+        [ "$secs" = ... ] || took "$suite" "$t" "${secs%s}"
+    done < <(sed -E 's/.*\r//' "$log" | sed -nE \
+        's/^([^ ]+) +(pass|fail|not run) +\[[0-9:]{8}\] +\[[0-9:]{8}\] +([0-9.]+s|\.\.\.) *(\(last: [0-9.]+s\))? *(.*)$/\1\t\2\t\3\t\5/p')
+    # A runner that died or timed out leaves tests without a result.
+    if [ $n != ${#tests[@]} ]; then
+        count "$suite" "(./check exit $rc: $n results for ${#tests[@]} tests)" fail
+    fi
 }
 
 # The guest of `make run` on a small disk: it boots, and fio's write+verify
 # pass covers the whole disk without an error.
 run_guest() {
-    local results=$logs/guest.results disk=$TMPDIR/guest.img rc
+    local results=$logs/guest.results disk=$TMPDIR/guest.img rc start
     if ! "$top/scripts/guest/build-guest.sh" "$top" > "$logs/guest-build.log" 2>&1; then
         count guest "guest build" fail
         return
     fi
     count guest "guest build" pass
     truncate -s 64M "$disk"
+    start=$EPOCHREALTIME
     timeout 300 "$top/scripts/guest/boot.py" --qemu "$build/qemu-system-x86_64" \
         --guest "$top/build/guest" --log "$logs/guest.log" --disk "$disk" \
         --job verify > "$results" 2>&1
     rc=$?
+    took guest "boot and fio verify" "$(since "$start")"
     if grep -q '^boot time ' "$results"; then
         count guest boot pass
     else
@@ -286,5 +326,12 @@ done
 for f in "${failures[@]}"; do
     echo "FAILED: $f (logs in ${logs#"$top"/})"
 done
+if [ -s "$times" ]; then
+    echo "slowest tests:"
+    sort -t $'\t' -k1,1 -rn "$times" | head -n 5 |
+        while IFS=$'\t' read -r secs name; do
+            printf '  %6.1fs  %s\n' "$secs" "$name"
+        done
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]
