@@ -41,9 +41,9 @@ qos=$top/build/fork/tests/qtest/qos-test
 # A qos test takes seconds; one that hangs (stock has such a bug) is cut
 # off after this. The sanitizers make the model test 10 times slower.
 qos_timeout=120
-# qemu-iotests run this many tests at a time, as meson runs them for
-# upstream's check-block: one per CPU.
-iotests_jobs=$(nproc)
+# qos tests and qemu-iotests run this many at a time (meson runs
+# upstream's check-block one test per CPU too).
+jobs=$(nproc)
 case $which in
 fork) build=$top/build/fork ;;
 stock) build=$top/build/stock/build ;;
@@ -181,38 +181,56 @@ run_firmware() {
     fi
 }
 
+# One qos test path, in the background: its exit status and time go to
+# LOG.rc, to be counted in order once all have run.
+qos_one() {   # qos_one PATH LOG
+    local start=$EPOCHREALTIME rc
+    QTEST_QEMU_BINARY=$build/qemu-system-x86_64 QTEST_QEMU_IMG=$build/qemu-img \
+        timeout "$qos_timeout" "$qos" --tap -p "$1" > "$2" 2>&1
+    rc=$?
+    echo "$rc $(since "$start")" > "$2.rc"
+}
+
+# A qos test is a qos-test process and a QEMU taking turns on one socket,
+# so about one CPU: as many run at a time as there are CPUs.
 run_qos() {
-    local qemu=$build/qemu-system-x86_64 path reason log rc start
-    local n=0
-    while read -r path; do
-        n=$((n + 1))
+    local qemu=$build/qemu-system-x86_64 paths path reason log rc secs i
+    mapfile -t paths < <(QTEST_QEMU_BINARY=$qemu "$qos" -l 2> "$logs/qos-list.log" |
+        grep -E '^/x86_64/.*/virtio-blk(-pci)?/' | grep -v vhost-user)
+    for i in "${!paths[@]}"; do
+        [ -z "$(skip_reason qos "${paths[i]}")" ] || continue
+        while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+            wait -n
+        done
+        qos_one "${paths[i]}" "$logs/qos-$((i + 1)).log" &
+    done
+    wait
+    for i in "${!paths[@]}"; do
+        path=${paths[i]}
         reason=$(skip_reason qos "$path")
         if [ -n "$reason" ]; then
             count qos "$path" skip "$reason"
             continue
         fi
-        log=$logs/qos-$n.log
-        start=$EPOCHREALTIME
-        QTEST_QEMU_BINARY=$qemu QTEST_QEMU_IMG=$build/qemu-img \
-            timeout "$qos_timeout" "$qos" --tap -p "$path" > "$log" 2>&1
-        rc=$?
-        took qos "$path" "$(since "$start")"
+        log=$logs/qos-$((i + 1)).log
+        read -r rc secs < "$log.rc"
+        rm "$log.rc"
+        took qos "$path" "$secs"
         if [ "$which" = asan ] && sanitizer_report "$log" > /dev/null; then
             count qos "$path (sanitizer report in ${log##*/})" fail
-        elif [ $rc = 0 ] && grep -q '^ok .* # SKIP' "$log"; then
+        elif [ "$rc" = 0 ] && grep -q '^ok .* # SKIP' "$log"; then
             # g_test_skip(): the test found it cannot run here.
             reason=$(sed -n 's/^ok .* # SKIP *//p' "$log" | head -n 1)
             count qos "$path" skip "${reason:-skipped by the test (${log##*/})}"
-        elif [ $rc = 0 ] && grep -q '^ok ' "$log"; then
+        elif [ "$rc" = 0 ] && grep -q '^ok ' "$log"; then
             count qos "$path" pass
         else
             count qos "$path" fail
         fi
-    done < <(QTEST_QEMU_BINARY=$qemu "$qos" -l 2> "$logs/qos-list.log" |
-             grep -E '^/x86_64/.*/virtio-blk(-pci)?/' | grep -v vhost-user)
+    done
     # qos-test -l failing (e.g. its graph walk aborting) must not pass as
     # an empty suite.
-    [ $n -gt 0 ] || count qos "(no tests found, see qos-list.log)" fail
+    [ ${#paths[@]} -gt 0 ] || count qos "(no tests found, see qos-list.log)" fail
     if [ "$which" = asan ] && sanitizer_report "$logs/qos-list.log" > /dev/null; then
         count qos "qos-test -l (sanitizer report)" fail
     fi
@@ -258,7 +276,7 @@ run_iotests() {
         fi
     done
     [ ${#tests[@]} -gt 0 ] || { count "$suite" "(no tests found)" fail; return; }
-    (cd "$dir" && timeout 1800 ./check -j "$iotests_jobs" "-$fmt" "${tests[@]}" \
+    (cd "$dir" && timeout 1800 ./check -j "$jobs" "-$fmt" "${tests[@]}" \
         > "$log" 2>&1)
     rc=$?
     while IFS=$'\t' read -r t status secs detail; do
