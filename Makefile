@@ -8,10 +8,16 @@ SHELL := /bin/bash
 # The rule for config.mk below would otherwise be the default goal.
 .DEFAULT_GOAL := all
 
-# Written by ./configure (which `make` runs when it is missing).
+# Written by ./configure (which `make` runs when it is missing). Goals that
+# only remove or copy files must not configure (and install packages), so
+# config.mk and its rule exist only when another goal is asked for: make
+# remakes an included file it has a rule for, even with -include.
+NOCONFIG_GOALS := clean distclean export
+ifneq ($(filter-out $(NOCONFIG_GOALS),$(or $(MAKECMDGOALS),$(.DEFAULT_GOAL))),)
 include $(B)/config.mk
 $(B)/config.mk: configure base.conf
 	./configure
+endif
 
 OWN_FILES := $(shell find hw block util include tests -type f 2>/dev/null)
 PATCHES := $(addprefix patches/,$(shell awk '!/^#/ { print $$1 }' patches/series))
@@ -122,6 +128,7 @@ check-series: series
 
 # Copy the work committed in build/src back into this repository.
 export:
+	@test -d $(B)/src/.git || { echo "export: no build/src to export from (run make)" >&2; exit 1; }
 	scripts/export.sh $(TOP)
 
 # Drop unexported work in build/src and assemble it again from this repo.

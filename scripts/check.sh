@@ -13,8 +13,11 @@
 # For stock, qos-test is the fork's binary (so that it holds the fork's own
 # tests too) driving stock's qemu-system-x86_64. Tests listed in
 # known-failures.txt fail on stock for reasons of this environment; they
-# are reported as skipped, not run. Prints one line per suite and ends
-# with "N passed, N failed, N skipped"; exits non-zero on any failure.
+# are reported as skipped, not run. Prints one line per suite and the five
+# slowest tests, and ends with "N passed, N failed, N skipped"; exits
+# non-zero on any failure. build/check-WHICH/summary.log has every test's
+# result, with the reason of each skip; the other logs there are each
+# test's (or each suite's) output.
 #
 # asan is the fork built with --enable-asan --enable-ubsan in build/asan
 # (its own qos-test included). Any AddressSanitizer, LeakSanitizer or
@@ -38,6 +41,9 @@ qos=$top/build/fork/tests/qtest/qos-test
 # A qos test takes seconds; one that hangs (stock has such a bug) is cut
 # off after this. The sanitizers make the model test 10 times slower.
 qos_timeout=120
+# qos tests and qemu-iotests run this many at a time (meson runs
+# upstream's check-block one test per CPU too).
+jobs=$(nproc)
 case $which in
 fork) build=$top/build/fork ;;
 stock) build=$top/build/stock/build ;;
@@ -71,6 +77,8 @@ TMPDIR=$(mktemp -d /tmp/fork-check.XXXXXX)
 export TMPDIR
 trap 'rm -rf "$TMPDIR"' EXIT
 
+summary=$logs/summary.log
+times=$logs/times.tsv
 passed=0 failed=0 skipped=0
 failures=()
 
@@ -81,28 +89,58 @@ skip_reason() {
     ' "$top/known-failures.txt"
 }
 
+# The TEST field of every known-failures.txt line for SUITE.
+known_failures() {   # known_failures SUITE
+    awk -v suite="$1" '$1 == suite { print $2 }' "$top/known-failures.txt"
+}
+
 # A sanitizer report anywhere in a log (the first one found, or nothing).
 sanitizer_report() {   # sanitizer_report LOG
     grep -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$1"
 }
 
-count() {   # count SUITE TEST RESULT
-    case $3 in
+# One test's result; DETAIL (why it was skipped, how it failed) goes to
+# the summary.
+count() {   # count SUITE TEST RESULT [DETAIL]
+    local result=$3
+    case $result in
     pass) passed=$((passed + 1)) ;;
     skip) skipped=$((skipped + 1)) ;;
-    *) failed=$((failed + 1)); failures+=("$1 $2") ;;
+    *) result=fail; failed=$((failed + 1)); failures+=("$1 $2") ;;
     esac
+    printf '%-4s %s %s%s\n' "$result" "$1" "$2" "${4:+  # $4}" >> "$summary"
+}
+
+# How long one test (or one unit test binary) took, for the slowest five.
+took() {   # took SUITE TEST SECONDS
+    printf '%s\t%s %s\n' "$3" "$1" "$2" >> "$times"
+}
+
+# Seconds since START (an $EPOCHREALTIME), to a tenth.
+since() {   # since START
+    awk -v s="$1" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", e - s }'
 }
 
 # Count the TAP lines of one glib test binary; a crash counts as a failure.
+# A test skipped because known-failures.txt lists it (run with -s) is
+# reported with the reason given there.
 count_tap() {   # count_tap SUITE LOG EXIT
-    local line name
+    local line result test reason name
     while read -r line; do
-        case $line in
-        "ok "*"# SKIP"*) count "$1" "${line#ok }" skip ;;
-        "ok "*) count "$1" "${line#ok }" pass ;;
-        "not ok "*) count "$1" "${line#not ok }" fail ;;
-        esac
+        result=pass
+        [[ $line = "not ok "* ]] && result=fail
+        line=${line#not }
+        line=${line#ok }
+        line=${line#* }     # the test number
+        test=${line%% # *}
+        reason=
+        if [[ $line = *" # SKIP"* ]]; then
+            result=skip
+            reason=$(skip_reason "$1" "$test")
+            [ -n "$reason" ] || reason=${line#* # SKIP}
+            reason=${reason# }
+        fi
+        count "$1" "$test" "$result" "$reason"
     done < <(grep -E '^(not )?ok ' "$2")
     name=$(basename "$2" .log)
     if [ "$3" != 0 ] && ! grep -q '^not ok ' "$2"; then
@@ -143,77 +181,136 @@ run_firmware() {
     fi
 }
 
+# One qos test path, in the background: its exit status and time go to
+# LOG.rc, to be counted in order once all have run.
+qos_one() {   # qos_one PATH LOG
+    local start=$EPOCHREALTIME rc
+    QTEST_QEMU_BINARY=$build/qemu-system-x86_64 QTEST_QEMU_IMG=$build/qemu-img \
+        timeout "$qos_timeout" "$qos" --tap -p "$1" > "$2" 2>&1
+    rc=$?
+    echo "$rc $(since "$start")" > "$2.rc"
+}
+
+# A qos test is a qos-test process and a QEMU taking turns on one socket,
+# so about one CPU: as many run at a time as there are CPUs.
 run_qos() {
-    local qemu=$build/qemu-system-x86_64 path reason log rc
-    local n=0
-    while read -r path; do
-        n=$((n + 1))
+    local qemu=$build/qemu-system-x86_64 paths path reason log rc secs i
+    mapfile -t paths < <(QTEST_QEMU_BINARY=$qemu "$qos" -l 2> "$logs/qos-list.log" |
+        grep -E '^/x86_64/.*/virtio-blk(-pci)?/' | grep -v vhost-user)
+    for i in "${!paths[@]}"; do
+        [ -z "$(skip_reason qos "${paths[i]}")" ] || continue
+        while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+            wait -n
+        done
+        qos_one "${paths[i]}" "$logs/qos-$((i + 1)).log" &
+    done
+    wait
+    for i in "${!paths[@]}"; do
+        path=${paths[i]}
         reason=$(skip_reason qos "$path")
         if [ -n "$reason" ]; then
-            count qos "$path" skip
+            count qos "$path" skip "$reason"
             continue
         fi
-        log=$logs/qos-$n.log
-        QTEST_QEMU_BINARY=$qemu QTEST_QEMU_IMG=$build/qemu-img \
-            timeout "$qos_timeout" "$qos" --tap -p "$path" > "$log" 2>&1
-        rc=$?
+        log=$logs/qos-$((i + 1)).log
+        read -r rc secs < "$log.rc"
+        rm "$log.rc"
+        took qos "$path" "$secs"
         if [ "$which" = asan ] && sanitizer_report "$log" > /dev/null; then
             count qos "$path (sanitizer report in ${log##*/})" fail
-        elif [ $rc = 0 ] && grep -q '^ok ' "$log"; then
+        elif [ "$rc" = 0 ] && grep -q '^ok .* # SKIP' "$log"; then
+            # g_test_skip(): the test found it cannot run here.
+            reason=$(sed -n 's/^ok .* # SKIP *//p' "$log" | head -n 1)
+            count qos "$path" skip "${reason:-skipped by the test (${log##*/})}"
+        elif [ "$rc" = 0 ] && grep -q '^ok ' "$log"; then
             count qos "$path" pass
         else
             count qos "$path" fail
         fi
-    done < <(QTEST_QEMU_BINARY=$qemu "$qos" -l 2> "$logs/qos-list.log" |
-             grep -E '^/x86_64/.*/virtio-blk(-pci)?/' | grep -v vhost-user)
+    done
     # qos-test -l failing (e.g. its graph walk aborting) must not pass as
     # an empty suite.
-    [ $n -gt 0 ] || count qos "(no tests found, see qos-list.log)" fail
+    [ ${#paths[@]} -gt 0 ] || count qos "(no tests found, see qos-list.log)" fail
     if [ "$which" = asan ] && sanitizer_report "$logs/qos-list.log" > /dev/null; then
         count qos "qos-test -l (sanitizer report)" fail
     fi
 }
 
+# known-failures.txt lists a whole binary as "unit/<binary> *", one of its
+# test cases as "unit/<binary> /test/path"; glib's -s skips a case.
 run_unit() {
-    local t log rc
+    local t log rc reason start case skips
     for t in "${unit_tests[@]}"; do
+        reason=$(skip_reason "unit/$t" '*')
+        if [ -n "$reason" ]; then
+            count "unit/$t" '*' skip "$reason"
+            continue
+        fi
+        skips=()
+        while read -r case; do
+            skips+=(-s "$case")
+        done < <(known_failures "unit/$t")
         log=$logs/$t.log
-        (cd "$build" && timeout 900 "tests/unit/$t" --tap > "$log" 2>&1)
+        start=$EPOCHREALTIME
+        (cd "$build" && timeout 900 "tests/unit/$t" --tap "${skips[@]}" > "$log" 2>&1)
         rc=$?
+        took unit "$t" "$(since "$start")"
         count_tap "unit/$t" "$log" "$rc"
     done
 }
 
+# qemu-iotests -g quick for one format. ./check's TAP output drops why a
+# test did not run and how long it took, so its plain output is read:
+# "TEST STATUS [start] [end] TIME (last: TIME) DESCRIPTION", STATUS pass,
+# fail or "not run". Tests run in parallel, as upstream's check-block runs
+# them (each has its own scratch and socket directory).
 run_iotests() {
-    local fmt=$1 tests=() t reason log=$logs/iotests-$1.log
-    local dir=$build/tests/qemu-iotests
+    local fmt=$1 suite=iotests-$1 tests=() t status secs detail rc n=0
+    local log=$logs/iotests-$1.log dir=$build/tests/qemu-iotests
     for t in $(cd "$dir" && ./check "-$fmt" -g quick -n 2>/dev/null); do
-        reason=$(skip_reason "iotests-$fmt" "$t")
-        if [ -n "$reason" ]; then
-            count "iotests-$fmt" "$t" skip
+        detail=$(skip_reason "$suite" "$t")
+        if [ -n "$detail" ]; then
+            count "$suite" "$t" skip "$detail"
         else
             tests+=("$t")
         fi
     done
-    [ ${#tests[@]} -gt 0 ] || { count "iotests-$fmt" "(no tests found)" fail; return; }
-    (cd "$dir" && timeout 1800 ./check -tap "-$fmt" "${tests[@]}" > "$log" 2>&1)
-    count_tap "iotests-$fmt" "$log" $?
+    [ ${#tests[@]} -gt 0 ] || { count "$suite" "(no tests found)" fail; return; }
+    (cd "$dir" && timeout 1800 ./check -j "$jobs" "-$fmt" "${tests[@]}" \
+        > "$log" 2>&1)
+    rc=$?
+    while IFS=$'\t' read -r t status secs detail; do
+        n=$((n + 1))
+        case $status in
+        pass) count "$suite" "$t" pass ;;
+        "not run") count "$suite" "$t" skip "$detail" ;;
+        *) count "$suite" "$t" fail "$detail" ;;
+        esac
+        [ "$secs" = ... ] || took "$suite" "$t" "${secs%s}"
+    done < <(sed -E 's/.*\r//' "$log" | sed -nE \
+        's/^([^ ]+) +(pass|fail|not run) +\[[0-9:]{8}\] +\[[0-9:]{8}\] +([0-9.]+s|\.\.\.) *(\(last: [0-9.]+s\))? *(.*)$/\1\t\2\t\3\t\5/p')
+    # A runner that died or timed out leaves tests without a result.
+    if [ $n != ${#tests[@]} ]; then
+        count "$suite" "(./check exit $rc: $n results for ${#tests[@]} tests)" fail
+    fi
 }
 
 # The guest of `make run` on a small disk: it boots, and fio's write+verify
 # pass covers the whole disk without an error.
 run_guest() {
-    local results=$logs/guest.results disk=$TMPDIR/guest.img rc
+    local results=$logs/guest.results disk=$TMPDIR/guest.img rc start
     if ! "$top/scripts/guest/build-guest.sh" "$top" > "$logs/guest-build.log" 2>&1; then
         count guest "guest build" fail
         return
     fi
     count guest "guest build" pass
     truncate -s 64M "$disk"
+    start=$EPOCHREALTIME
     timeout 300 "$top/scripts/guest/boot.py" --qemu "$build/qemu-system-x86_64" \
         --guest "$top/build/guest" --log "$logs/guest.log" --disk "$disk" \
         --job verify > "$results" 2>&1
     rc=$?
+    took guest "boot and fio verify" "$(since "$start")"
     if grep -q '^boot time ' "$results"; then
         count guest boot pass
     else
@@ -247,5 +344,12 @@ done
 for f in "${failures[@]}"; do
     echo "FAILED: $f (logs in ${logs#"$top"/})"
 done
+if [ -s "$times" ]; then
+    echo "slowest tests:"
+    sort -t $'\t' -k1,1 -rn "$times" | head -n 5 |
+        while IFS=$'\t' read -r secs name; do
+            printf '  %6.1fs  %s\n' "$secs" "$name"
+        done
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]
