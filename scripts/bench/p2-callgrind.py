@@ -29,8 +29,9 @@ Prints, one per line, "<set> <name> <count>":
                   aligned_alloc, valloc
 
 and "zero_fill_sites <n>", how many such instructions objdump found. A
-binary in which none is found, or a run in which callgrind recorded none
-of them executing, is an error: the fill would silently count as work.
+binary in which none is found is an error: the fill would silently count
+as work. A run in which none of them executed counts 0: the fork's
+virtio-blk pops with virtqueue_pop_into(), which has no such arrays.
 """
 
 import re
@@ -158,8 +159,6 @@ def main():
         if not marked:
             die('no thread ran ' + mark)
         sets[role] = [max(marked, key=lambda t: t['ir'])]
-    if not sum(t['zero_fill_ir'] for t in threads):
-        die('callgrind recorded no instruction at the zero-fill sites')
     print('zero_fill_sites', len(stos) + len(memset_calls))
     for role in ('iothread', 'main', 'all'):
         for k in COUNTS:
