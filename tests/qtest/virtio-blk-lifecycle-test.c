@@ -3,9 +3,10 @@
  *
  * A system reset, an unplug, a resize, a refused or a real change of
  * iothread hit the device with a batch of requests in flight, and a
- * multiqueue device serves batches on all queues at once. The reference
- * model of the disk (virtio-blk-model.c) checks every completion and the
- * image afterwards.
+ * multiqueue device serves batches on all queues at once. Some batches
+ * fill the whole ring: every request the device can have in use on the
+ * queue. The reference model of the disk (virtio-blk-model.c) checks
+ * every completion and the image afterwards.
  *
  * Copyright (c) 2026 The QEMU fork authors
  *
@@ -17,6 +18,8 @@
 #include "qemu/module.h"
 #include "qobject/qjson.h"
 #include "standard-headers/linux/virtio_blk.h"
+#include "standard-headers/linux/virtio_pci.h"
+#include "libqos/virtio-pci.h"
 #include "virtio-blk-model.h"
 
 /*
@@ -37,6 +40,12 @@
 #define LC_NUM_REQUESTS     40
 #define LC_NUM_QUEUES       4
 #define LC_SLOT_HP          0x06        /* a hotplug slot of the pc machine */
+/*
+ * The size of the ring full-ring tests fill, set by the driver: this QEMU
+ * offers 1024 entries whatever queue-size says (migration compatibility),
+ * too many to fill in reasonable time over qtest.
+ */
+#define LC_RING_SIZE        MAX_RING
 
 static ModelDisk *disk;         /* of drive0 */
 static ModelDisk *disk1;        /* of drive1, for a hot-plugged device */
@@ -122,26 +131,39 @@ static void lifecycle_check_held(const char *id, QVirtQueue *vq, Batch *b)
 }
 
 /*
- * Throttle device @id and kick a batch into @vq that it holds: writes,
- * every fourth request a read, with gaps between them so that the device
- * cannot merge them.
+ * Fill @b for @vq: writes, every fourth request a read, with gaps between
+ * them so that the device cannot merge them. @full_ring: as many requests
+ * as @vq has entries, each in an indirect table, so that they take all of
+ * the device's request pool for @vq; else MAX_BATCH.
  */
-static void lifecycle_kick_held(QVirtioDevice *dev, QGuestAllocator *alloc,
-                                QVirtQueue *vq, ModelDisk *m, Batch *b,
-                                const char *id)
+static void lifecycle_fill_batch(QVirtioDevice *dev, QGuestAllocator *alloc,
+                                 QVirtQueue *vq, ModelDisk *m, Batch *b,
+                                 bool full_ring)
 {
-    const uint64_t stride = m->size / SECTOR_SIZE / MAX_BATCH;
+    const int nreqs = full_ring ? vq->size : MAX_BATCH;
+    const uint64_t stride = m->size / SECTOR_SIZE / nreqs;
     int i;
 
-    for (i = 0; i < MAX_BATCH; i++) {
+    g_assert_cmpint(nreqs, <=, MAX_RING);
+    b->max_reqs = nreqs;
+    for (i = 0; i < nreqs; i++) {
         uint32_t type = i % 4 == 3 ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT;
         uint64_t sector = i * stride + model_rand_range(0, stride / 2 - 1);
         uint32_t nsectors = model_rand_range(1, stride / 2);
-        unsigned layout = model_rand_range(0, 2) ? 0 : LAYOUT_INDIRECT;
+        unsigned layout = full_ring || !model_rand_range(0, 2) ?
+                          LAYOUT_INDIRECT : 0;
 
         g_assert_true(batch_add(dev, alloc, vq, m, b, type, sector,
                                 nsectors * SECTOR_SIZE, layout));
     }
+}
+
+/* Throttle device @id and kick a batch into @vq that it holds */
+static void lifecycle_kick_held(QVirtioDevice *dev, QGuestAllocator *alloc,
+                                QVirtQueue *vq, ModelDisk *m, Batch *b,
+                                const char *id, bool full_ring)
+{
+    lifecycle_fill_batch(dev, alloc, vq, m, b, full_ring);
     lifecycle_throttle(id, 1);
     batch_kick(vq, b);
     lifecycle_check_held(id, vq, b);
@@ -150,13 +172,27 @@ static void lifecycle_kick_held(QVirtioDevice *dev, QGuestAllocator *alloc,
 /* Start @dev (device @id) on @m, some random I/O, then a held batch */
 static QVirtQueue *lifecycle_start_held(QVirtioDevice *dev,
                                        QGuestAllocator *alloc, ModelDisk *m,
-                                       Batch *b, const char *id)
+                                       Batch *b, const char *id,
+                                       bool full_ring)
 {
+    QVirtioPCIDevice *pdev = container_of(dev, QVirtioPCIDevice, vdev);
     QVirtQueue *vq;
 
+    if (full_ring) {
+        /* a virtio 1 driver may make the ring smaller (4.1.4.3.2) */
+        dev->bus->queue_select(dev, 0);
+        qpci_io_writew(pdev->pdev, pdev->bar, pdev->common_cfg_offset +
+                       offsetof(struct virtio_pci_common_cfg, queue_size),
+                       LC_RING_SIZE);
+    }
     model_start_device(dev, alloc, m, &vq, 1, false);
-    model_random_io(dev, alloc, m, &vq, 1, LC_NUM_REQUESTS);
-    lifecycle_kick_held(dev, alloc, vq, m, b, id);
+    if (full_ring) {
+        /* random I/O keeps several batches in flight: too many for it */
+        g_assert_cmpuint(vq->size, ==, LC_RING_SIZE);
+    } else {
+        model_random_io(dev, alloc, m, &vq, 1, LC_NUM_REQUESTS);
+    }
+    lifecycle_kick_held(dev, alloc, vq, m, b, id, full_ring);
     return vq;
 }
 
@@ -217,15 +253,15 @@ static QVirtioPCIDevice *lifecycle_plug(QPCIBus *bus, const char *drive,
     return dev;
 }
 
-static void test_lifecycle_reset(void *obj, void *data,
-                                 QGuestAllocator *alloc)
+/* A system reset with a batch in flight, @full_ring: all of the pool */
+static void lifecycle_reset_held(QVirtioPCIDevice *pdev,
+                                 QGuestAllocator *alloc, bool full_ring)
 {
-    QVirtioPCIDevice *pdev = obj;
     QVirtioDevice *dev = &pdev->vdev;
     g_autofree Batch *b = g_new0(Batch, 1);
     QVirtQueue *vq;
 
-    vq = lifecycle_start_held(dev, alloc, disk, b, "drv0");
+    vq = lifecycle_start_held(dev, alloc, disk, b, "drv0", full_ring);
     qtest_qmp_assert_success(global_qtest, "{ 'execute': 'system_reset' }");
     qtest_qmp_eventwait(global_qtest, "RESET");
     lifecycle_collect_held(alloc, vq, disk, b, "reset");
@@ -240,11 +276,27 @@ static void test_lifecycle_reset(void *obj, void *data,
     qvirtqueue_cleanup(dev->bus, vq, alloc);
 }
 
-static void test_lifecycle_device_del(void *obj, void *data,
-                                      QGuestAllocator *alloc)
+static void test_lifecycle_reset(void *obj, void *data,
+                                 QGuestAllocator *alloc)
 {
-    QVirtioPCIDevice *pdev = obj;
-    const char *iothread = data;
+    lifecycle_reset_held(obj, alloc, false);
+}
+
+static void test_lifecycle_reset_full_ring(void *obj, void *data,
+                                           QGuestAllocator *alloc)
+{
+    lifecycle_reset_held(obj, alloc, true);
+}
+
+/*
+ * An unplug with a batch in flight, in the AioContext of @iothread if not
+ * NULL; @full_ring: all of the pool, which QEMU frees with the device
+ * once every request is back in it.
+ */
+static void lifecycle_device_del_held(QVirtioPCIDevice *pdev,
+                                      const char *iothread,
+                                      QGuestAllocator *alloc, bool full_ring)
+{
     g_autofree Batch *b = g_new0(Batch, 1);
     QDict *props = qdict_new();
     QVirtioPCIDevice *hp;
@@ -259,8 +311,49 @@ static void test_lifecycle_device_del(void *obj, void *data,
         qdict_put_str(props, "iothread", iothread);
     }
     hp = lifecycle_plug(pdev->pdev->bus, "drive1", props);
-    vq = lifecycle_start_held(&hp->vdev, alloc, disk1, b, "drv1");
+    vq = lifecycle_start_held(&hp->vdev, alloc, disk1, b, "drv1", full_ring);
     lifecycle_unplug_held(hp, alloc, &vq, 1, disk1, b);
+}
+
+static void test_lifecycle_device_del(void *obj, void *data,
+                                      QGuestAllocator *alloc)
+{
+    lifecycle_device_del_held(obj, data, alloc, false);
+}
+
+static void test_lifecycle_device_del_full_ring(void *obj, void *data,
+                                                QGuestAllocator *alloc)
+{
+    lifecycle_device_del_held(obj, data, alloc, true);
+}
+
+/*
+ * All of the device's request pool for the queue in use: a full ring
+ * held, a notification with nothing new, then the ring drains and is
+ * filled again without a limit. Every request must complete once and
+ * right, whatever the pool reuses.
+ */
+static void test_lifecycle_full_ring(void *obj, void *data,
+                                     QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    QVirtioDevice *dev = &pdev->vdev;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    QVirtQueue *vq;
+
+    vq = lifecycle_start_held(dev, alloc, disk, b, "drv0", true);
+    dev->bus->virtqueue_kick(dev, vq);
+    lifecycle_check_held("drv0", vq, b);
+    lifecycle_throttle("drv0", 0);
+    batch_wait(vq, b);
+    model_check_quiet(vq);
+    batch_free(alloc, vq, b);
+
+    lifecycle_fill_batch(dev, alloc, vq, disk, b, true);
+    batch_run(alloc, vq, b);
+    model_check_quiet(vq);
+    model_check_image(disk);
+    qvirtqueue_cleanup(dev->bus, vq, alloc);
 }
 
 static void test_lifecycle_resize(void *obj, void *data,
@@ -271,7 +364,7 @@ static void test_lifecycle_resize(void *obj, void *data,
     g_autofree Batch *b = g_new0(Batch, 1);
     QVirtQueue *vq;
 
-    vq = lifecycle_start_held(dev, alloc, disk, b, "drv0");
+    vq = lifecycle_start_held(dev, alloc, disk, b, "drv0", false);
 
     /* block_resize drains the node, so the batch completes */
     qtest_qmp_assert_success(global_qtest,
@@ -306,7 +399,7 @@ static void test_lifecycle_set_iothread(void *obj, void *data,
     QVirtQueue *vq;
     QDict *rsp, *err;
 
-    vq = lifecycle_start_held(dev, alloc, disk, b, "drv0");
+    vq = lifecycle_start_held(dev, alloc, disk, b, "drv0", false);
 
     rsp = qtest_qmp(global_qtest,
                     "{ 'execute': 'x-blockdev-set-iothread',"
@@ -359,7 +452,7 @@ static void test_lifecycle_vq_mapping(void *obj, void *data,
     model_exercise(dev, alloc, disk1, vqs, LC_NUM_QUEUES, 2 * LC_NUM_REQUESTS);
 
     lifecycle_kick_held(dev, alloc, vqs[LC_NUM_QUEUES - 1], disk1, b,
-                        "drv1");
+                        "drv1", false);
     lifecycle_unplug_held(hp, alloc, vqs, LC_NUM_QUEUES, disk1, b);
 }
 
@@ -399,7 +492,7 @@ static void test_lifecycle_move_iothread(void *obj, void *data,
     }
     hp = lifecycle_plug(pdev->pdev->bus, "disk2",
                         qdict_from_jsonf_nofail("{ 'iothread': 'iothread0' }"));
-    vq = lifecycle_start_held(&hp->vdev, alloc, disk2, b, "drv1");
+    vq = lifecycle_start_held(&hp->vdev, alloc, disk2, b, "drv1", false);
     lifecycle_assert_node_in("disk2", "iothread0");
     lifecycle_unplug_held(hp, alloc, &vq, 1, disk2, b);
 
@@ -432,6 +525,12 @@ static void register_lifecycle_tests(void)
                  test_lifecycle_vq_mapping, &opts);
     qos_add_test("lifecycle/move-to-other-iothread", "virtio-blk-pci",
                  test_lifecycle_move_iothread, &opts);
+    qos_add_test("lifecycle/device-del-full-ring", "virtio-blk-pci",
+                 test_lifecycle_device_del_full_ring, &opts);
+    qos_add_test("lifecycle/full-ring", "virtio-blk-pci",
+                 test_lifecycle_full_ring, &opts);
+    qos_add_test("lifecycle/system-reset-full-ring", "virtio-blk-pci",
+                 test_lifecycle_reset_full_ring, &opts);
 
     opts.arg = (void *)"iothread0";
     opts.edge.extra_device_opts = "iothread=iothread0";
@@ -443,6 +542,8 @@ static void register_lifecycle_tests(void)
                  "virtio-blk-pci", test_lifecycle_resize, &opts);
     qos_add_test("lifecycle/set-iothread-refused", "virtio-blk-pci",
                  test_lifecycle_set_iothread, &opts);
+    qos_add_test("lifecycle/full-ring-iothread", "virtio-blk-pci",
+                 test_lifecycle_full_ring, &opts);
 }
 
 libqos_init(register_lifecycle_tests);

@@ -258,7 +258,7 @@ static void request_publish(QVirtioDevice *dev, QGuestAllocator *alloc,
 /* Make all heads of the batch available at once, and notify the device */
 void batch_kick(QVirtQueue *vq, Batch *b)
 {
-    uint16_t heads[MAX_BATCH];
+    uint16_t heads[MAX_RING];
     int i;
 
     for (i = 0; i < b->nreqs; i++) {
@@ -412,7 +412,7 @@ bool batch_add(QVirtioDevice *dev, QGuestAllocator *alloc,
     Request *r = &b->reqs[b->nreqs];
     uint64_t offset = sector * SECTOR_SIZE;
 
-    if (b->nreqs == MAX_BATCH ||
+    if (b->nreqs == MAX(b->max_reqs, MAX_BATCH) ||
         (b->nreqs && b->nbytes + nbytes > MAX_BATCH_BYTES) ||
         batch_conflicts(b, type, sector, nbytes)) {
         return false;

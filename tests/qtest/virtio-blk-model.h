@@ -15,7 +15,8 @@
 #define DISK_SIZE           (32 * 1024 * 1024)
 #define SECTOR_SIZE         512
 #define MAX_REQ_SECTORS     (1024 * 1024 / SECTOR_SIZE)
-#define MAX_BATCH           16
+#define MAX_BATCH           16      /* requests of a batch by default */
+#define MAX_RING            256     /* the largest ring a batch can fill */
 #define MAX_DATA_DESCS      64
 #define TIMEOUT_US          (30 * 1000 * 1000)
 
@@ -61,8 +62,9 @@ enum {
 };
 
 typedef struct Batch {
-    Request reqs[MAX_BATCH];
+    Request reqs[MAX_RING];
     int nreqs;
+    int max_reqs;               /* above MAX_BATCH: a batch that fills a ring */
     uint32_t ndescs;            /* ring descriptors used by the batch */
     uint64_t nbytes;
 } Batch;
