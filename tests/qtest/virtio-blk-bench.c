@@ -39,6 +39,7 @@
 #include "libqos/pci-pc.h"
 #include "libqos/virtio.h"
 #include "libqos/virtio-pci.h"
+#include "virtio-blk-ring.h"
 
 #define SECTOR_SIZE         512
 #define IOTHREAD_ID         "iot0"
@@ -112,9 +113,8 @@ typedef struct Bench {
     int *slot_of_head;          /* ring descriptor -> slot, or -1 */
     int *batch;                 /* slots not yet on the avail ring */
     int nbatch;
-    uint16_t *ring_buf;         /* avail ring entries, little-endian */
+    uint16_t *ring_buf;         /* the heads of a batch */
     struct vring_used_elem *used_buf;
-    uint16_t avail_idx;         /* the driver's copy of avail->idx */
     uint64_t ctl;               /* guest address of headers and statuses */
     uint8_t *ctl_copy;          /* the driver's copy of them */
     uint64_t data;              /* guest address of the data buffers */
@@ -628,18 +628,13 @@ static int cmp_int(const void *a, const void *b)
 }
 
 /*
- * Write the batch's headers and status bytes, put its heads on the avail
- * ring with one avail->idx update and notify the device if it asked to
- * be: past avail_event with EVENT_IDX, else unless VRING_USED_F_NO_NOTIFY
- * is set.
+ * Write the batch's headers and status bytes, then put its heads on the
+ * avail ring with one avail->idx update and notify the device if it
+ * asked to be (vbr_publish()).
  */
 static void bench_publish(Bench *b)
 {
-    QVirtQueue *vq = b->vq;
-    uint16_t old = b->avail_idx;
-    uint16_t new = old + b->nbatch;
-    uint16_t *ring = b->ring_buf;
-    bool kick;
+    uint16_t *heads = b->ring_buf;
     int i, run;
 
     /* the order on the ring is free; this one needs fewer writes */
@@ -655,36 +650,16 @@ static void bench_publish(Bench *b)
                        b->ctl_copy + first * CTL_STRIDE, run * CTL_STRIDE);
     }
 
-    for (i = 0; i < b->nbatch; i += run) {
-        uint32_t pos = (uint16_t)(old + i) % vq->size;
-        int j;
+    for (i = 0; i < b->nbatch; i++) {
+        Slot *s = &b->slots[b->batch[i]];
 
-        run = MIN(b->nbatch - i, vq->size - pos);
-        for (j = 0; j < run; j++) {
-            Slot *s = &b->slots[b->batch[i + j]];
-
-            stw_le_p(&ring[j], s->head[s->chain]);
-        }
-        qtest_memwrite(b->qts, vq->avail + 4 + 2 * pos, ring, 2 * run);
+        heads[i] = s->head[s->chain];
     }
-    qtest_writew(b->qts, vq->avail + 2, new);
-    b->avail_idx = new;
-    b->submitted += b->nbatch;
-    b->nbatch = 0;
-
-    if (b->event_idx) {
-        uint16_t avail_event = qtest_readw(b->qts, vq->used + 4 +
-                                           sizeof(struct vring_used_elem) *
-                                           vq->size);
-
-        kick = vring_need_event(avail_event, new, old);
-    } else {
-        kick = !(qtest_readw(b->qts, vq->used) & VRING_USED_F_NO_NOTIFY);
-    }
-    if (kick) {
-        b->vdev->bus->virtqueue_kick(b->vdev, vq);
+    if (vbr_publish(b->qts, b->vq, heads, b->nbatch)) {
         b->kicks++;
     }
+    b->submitted += b->nbatch;
+    b->nbatch = 0;
 }
 
 /*
