@@ -100,7 +100,7 @@ void virtio_blk_free_pools(VirtIOBlock *s)
     for (i = 0; i < s->conf.num_queues; i++) {
         VirtIOBlockReqPool *pool = &s->req_pools[i];
 
-        /* every request is back: the device is drained and reset */
+        /* every request is back: drained, held requests dropped */
         assert(pool->nidle == pool->size);
         for (j = 0; j < pool->nidle; j++) {
             VirtIOBlockReq *req = pool->idle[j];

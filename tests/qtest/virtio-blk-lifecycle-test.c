@@ -197,6 +197,19 @@ static QVirtQueue *lifecycle_start_held(QVirtioDevice *dev,
 }
 
 /*
+ * Lift the limit of device @id: it must then use every request of @b on
+ * @vq, and nothing more.
+ */
+static void lifecycle_release_held(const char *id, QGuestAllocator *alloc,
+                                   QVirtQueue *vq, Batch *b)
+{
+    lifecycle_throttle(id, 0);
+    batch_wait(vq, b);
+    model_check_quiet(vq);
+    batch_free(alloc, vq, b);
+}
+
+/*
  * @event drained the drive and left the device unable to use the rest of
  * @b (reset, unplugged): what it used must be right, nothing more may
  * come, and the image must hold every write of the batch.
@@ -344,10 +357,7 @@ static void test_lifecycle_full_ring(void *obj, void *data,
     vq = lifecycle_start_held(dev, alloc, disk, b, "drv0", true);
     dev->bus->virtqueue_kick(dev, vq);
     lifecycle_check_held("drv0", vq, b);
-    lifecycle_throttle("drv0", 0);
-    batch_wait(vq, b);
-    model_check_quiet(vq);
-    batch_free(alloc, vq, b);
+    lifecycle_release_held("drv0", alloc, vq, b);
 
     lifecycle_fill_batch(dev, alloc, vq, disk, b, true);
     batch_run(alloc, vq, b);
@@ -415,10 +425,7 @@ static void test_lifecycle_set_iothread(void *obj, void *data,
     lifecycle_check_held("drv0", vq, b);
 
     /* lifting the limit drains the drive */
-    lifecycle_throttle("drv0", 0);
-    batch_wait(vq, b);
-    model_check_quiet(vq);
-    batch_free(alloc, vq, b);
+    lifecycle_release_held("drv0", alloc, vq, b);
     model_check_image(disk);
     model_exercise(dev, alloc, disk, &vq, 1, LC_NUM_REQUESTS);
     qvirtqueue_cleanup(dev->bus, vq, alloc);
