@@ -18,9 +18,10 @@ Prints, one per line, "<set> <name> <count>":
 
   ir              the threads' own total of executed instructions
   zero_fill_ir    of those, the instructions that zero-fill the stack
-                  arrays of virtqueue_split_pop (-ftrivial-auto-var-init):
-                  every `rep stos` in that function, counted per
-                  iteration, plus everything executed by its calls to
+                  arrays virtqueue_pop() maps a chain into
+                  (-ftrivial-auto-var-init): every `rep stos` in the
+                  functions of FUNCS that hold them, counted per
+                  iteration, plus everything executed by their calls to
                   memset; their addresses come from objdump of the binary
   malloc, calloc, realloc, free, aligned_alloc
                   calls into the C library's allocator from outside the C
@@ -38,7 +39,9 @@ import re
 import subprocess
 import sys
 
-FUNC = 'virtqueue_split_pop'
+# where virtqueue_pop()'s 1024-entry stack arrays live: stock 10.0.13 has
+# them in its split and packed pops, the fork in virtqueue_pop() itself
+FUNCS = ('virtqueue_split_pop', 'virtqueue_packed_pop', 'virtqueue_pop')
 # functions that tell the iothread and the main loop's thread
 MARKS = ('iothread_run', 'main_loop_wait')
 COUNTS = ('ir', 'zero_fill_ir', 'malloc', 'calloc', 'realloc', 'free',
@@ -60,34 +63,36 @@ def die(msg):
 
 
 def zero_fill_sites(binary):
-    """Addresses of the rep stos instructions and memset calls of FUNC."""
+    """Addresses of the rep stos instructions and memset calls of FUNCS."""
     nm = subprocess.run(['nm', '-S', binary], capture_output=True,
                         text=True, check=True).stdout
-    rng = None
+    ranges = []
     for line in nm.splitlines():
         f = line.split()
-        if len(f) == 4 and f[3] == FUNC:
+        if len(f) == 4 and f[3] in FUNCS:
             start = int(f[0], 16)
-            rng = (start, start + int(f[1], 16))
-    if rng is None:
-        die('no function %s in %s' % (FUNC, binary))
-    dis = subprocess.run(['objdump', '-d', '--no-show-raw-insn',
-                          '--start-address=0x%x' % rng[0],
-                          '--stop-address=0x%x' % rng[1], binary],
-                         capture_output=True, text=True, check=True).stdout
+            ranges.append((start, start + int(f[1], 16)))
+    if not ranges:
+        die('none of %s in %s' % (', '.join(FUNCS), binary))
     stos, calls = set(), set()
-    for line in dis.splitlines():
-        m = re.match(r'\s*([0-9a-f]+):\s+(.*)$', line)
-        if not m:
-            continue
-        addr, insn = int(m.group(1), 16), m.group(2)
-        if re.match(r'rep stos', insn):
-            stos.add(addr)
-        elif re.match(r'call\s+\S+\s+<memset(@plt)?>', insn):
-            calls.add(addr)
+    for rng in ranges:
+        dis = subprocess.run(['objdump', '-d', '--no-show-raw-insn',
+                              '--start-address=0x%x' % rng[0],
+                              '--stop-address=0x%x' % rng[1], binary],
+                             capture_output=True, text=True,
+                             check=True).stdout
+        for line in dis.splitlines():
+            m = re.match(r'\s*([0-9a-f]+):\s+(.*)$', line)
+            if not m:
+                continue
+            addr, insn = int(m.group(1), 16), m.group(2)
+            if re.match(r'rep stos', insn):
+                stos.add(addr)
+            elif re.match(r'call\s+\S+\s+<memset(@plt)?>', insn):
+                calls.add(addr)
     if not stos and not calls:
         die('no zero-fill site (rep stos, call memset) found in %s of %s'
-            % (FUNC, binary))
+            % (', '.join(FUNCS), binary))
     return stos, calls
 
 
@@ -110,11 +115,11 @@ def parse(path, stos, memset_calls):
                     # the inclusive cost of the call just described
                     in_call = False
                     pos, cost = line.split()[0], line.split()[-1]
-                    if fn == FUNC and int(pos, 16) in memset_calls:
+                    if fn in FUNCS and int(pos, 16) in memset_calls:
                         res['zero_fill_ir'] += int(cost)
                     cob = None
                     continue
-                if fn == FUNC:
+                if fn in FUNCS:
                     f3 = line.split()
                     if int(f3[0], 16) in stos:
                         res['zero_fill_ir'] += int(f3[-1])

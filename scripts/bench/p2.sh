@@ -38,7 +38,7 @@
 #                               iothread, the main loop's thread, all
 #                               threads
 #   ..._no_zero_fill            the same without the zero-filling of
-#                               virtqueue_split_pop's stack arrays, which
+#                               virtqueue_pop's stack arrays, which
 #                               -ftrivial-auto-var-init=zero adds and which
 #                               callgrind counts per rep-stos iteration
 #                               (found with objdump; see p2-callgrind.py)
