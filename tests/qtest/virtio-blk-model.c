@@ -161,6 +161,7 @@ static void add_split_segs(Request *r, uint64_t addr, uint32_t len,
 static void request_build_segs(QGuestAllocator *alloc, Request *r)
 {
     bool share = r->layout & LAYOUT_SHARE_EDGES;
+    bool fixed = r->layout & (LAYOUT_ONE_DATA_DESC | LAYOUT_MAX_DATA_DESCS);
     uint32_t pad1 = share || model_rand_range(0, 1) ? 0
                     : model_rand_range(1, 63);
     uint32_t pad2 = share || model_rand_range(0, 1) ? 0
@@ -170,6 +171,12 @@ static void request_build_segs(QGuestAllocator *alloc, Request *r)
     bool has_data = r->nbytes > 0;
     int ndata = has_data ? model_rand_range(1, MIN(MAX_DATA_DESCS, r->nbytes))
                          : 0;
+
+    if (has_data && (r->layout & LAYOUT_ONE_DATA_DESC)) {
+        ndata = 1;
+    } else if (has_data && (r->layout & LAYOUT_MAX_DATA_DESCS)) {
+        ndata = MIN(MAX_DATA_DESCS, r->nbytes);
+    }
     uint8_t hdr_bytes[16];
 
     /* Odd start addresses too: nothing says buffers are aligned. */
@@ -193,14 +200,15 @@ static void request_build_segs(QGuestAllocator *alloc, Request *r)
 
     r->nsegs = 0;
     r->in_bytes = 0;
-    if (is_write && pad1 == 0 && (share || model_rand_range(0, 3) == 0)) {
+    if (is_write && !fixed && pad1 == 0 &&
+        (share || model_rand_range(0, 3) == 0)) {
         /* header and the first bytes of data in one descriptor */
         uint32_t first = model_rand_range(1, r->nbytes);
 
         add_seg(r, hdr, 16 + first, false);
         add_split_segs(r, data + first, r->nbytes - first, ndata, false);
     } else {
-        if (model_rand_range(0, 7) == 0) {
+        if (!fixed && model_rand_range(0, 7) == 0) {
             add_seg(r, hdr, 8, false);  /* header split in two */
             add_seg(r, hdr + 8, 8, false);
         } else {
@@ -211,7 +219,7 @@ static void request_build_segs(QGuestAllocator *alloc, Request *r)
         }
     }
 
-    if (!is_write && has_data && pad2 == 0 &&
+    if (!is_write && !fixed && has_data && pad2 == 0 &&
         (share || model_rand_range(0, 3) == 0)) {
         /* status byte shares the last data descriptor */
         g_assert_true(r->segs[r->nsegs - 1].device_writes);

@@ -59,6 +59,13 @@ enum {
      * one of a read: the device cuts them off those descriptors.
      */
     LAYOUT_SHARE_EDGES = 2,
+    /*
+     * The header and the status in descriptors of their own, the data in
+     * exactly one, or exactly MAX_DATA_DESCS (one per byte if fewer): the
+     * device then sees a known number of data buffers.
+     */
+    LAYOUT_ONE_DATA_DESC = 4,
+    LAYOUT_MAX_DATA_DESCS = 8,
 };
 
 typedef struct Batch {

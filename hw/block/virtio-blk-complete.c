@@ -1,0 +1,213 @@
+/*
+ * Virtio Block Device: completing requests
+ *
+ * A request completes when the block layer calls back, in the AioContext
+ * of its virtqueue, or at once when its parsing gave a status. Completing
+ * writes the status byte, gives the buffers back through the used ring
+ * and notifies the guest; every request of a merged I/O goes to the used
+ * ring with one used index update and one notification.
+ *
+ * A failed I/O goes through the drive's rerror/werror policy: "report"
+ * completes it with VIRTIO_BLK_S_IOERR, "ignore" as if it succeeded, and
+ * "stop" (and "enospc" on ENOSPC) holds it on VirtIOBlock.rq and stops the
+ * VM; virtio_blk_restart_bh() starts it again when the VM runs again, here
+ * or on a migration target.
+ *
+ * Copyright (c) 2026 The QEMU fork authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/iov.h"
+#include "qemu/lockable.h"
+#include "qemu/main-loop.h"
+#include "qemu/rcu.h"
+#include "block/accounting.h"
+#include "system/block-backend.h"
+#include "hw/virtio/virtio-access.h"
+#include "virtio-blk-internal.h"
+#include "trace.h"
+
+/* What virtio_blk_apply_error_policy() returns for a request it holds */
+#define VIRTIO_BLK_REQ_HELD     (-1)
+
+/*
+ * Write @req's status and put it in the used ring @idx entries past the
+ * last one the guest can see; virtio_blk_publish_used() makes it visible.
+ * Called within rcu_read_lock(), as virtqueue_fill() wants.
+ */
+static void virtio_blk_req_fill(VirtIODevice *vdev, VirtIOBlockReq *req,
+                                unsigned char status, unsigned int idx)
+{
+    trace_virtio_blk_req_complete(vdev, req, status);
+
+    stb_p(&req->in->status, status);
+    iov_discard_undo(&req->inhdr_undo);
+    iov_discard_undo(&req->outhdr_undo);
+    virtqueue_fill(req->vq, &req->elem, req->in_len, idx);
+}
+
+/*
+ * Make @count filled used entries of @vq visible, then notify the guest
+ * (unless EVENT_IDX or its flags say not to). Called within
+ * rcu_read_lock(), as virtqueue_flush() wants.
+ */
+static void virtio_blk_publish_used(VirtIODevice *vdev, VirtQueue *vq,
+                                    unsigned int count)
+{
+    trace_virtio_blk_publish_used(vdev, vq, count);
+    virtqueue_flush(vq, count);
+    if (qemu_in_iothread()) {
+        virtio_notify_irqfd(vdev, vq);
+    } else {
+        virtio_notify(vdev, vq);
+    }
+}
+
+void virtio_blk_req_complete(VirtIOBlockReq *req, unsigned char status)
+{
+    VirtIODevice *vdev = VIRTIO_DEVICE(req->dev);
+
+    RCU_READ_LOCK_GUARD();
+    virtio_blk_req_fill(vdev, req, status, 0);
+    virtio_blk_publish_used(vdev, req->vq, 1);
+}
+
+/*
+ * Keep @req, which failed, to start it again when the VM runs again. It
+ * is parsed again then: give its buffers back the header and status bytes
+ * that parsing cut off, or it would be parsed from the wrong bytes.
+ */
+static void virtio_blk_hold_request(VirtIOBlockReq *req)
+{
+    VirtIOBlock *s = req->dev;
+
+    /* It restarts on its own, not as part of the I/O it was merged into */
+    req->mr_next = NULL;
+    iov_discard_undo(&req->inhdr_undo);
+    iov_discard_undo(&req->outhdr_undo);
+
+    WITH_QEMU_LOCK_GUARD(&s->rq_lock) {
+        req->next = s->rq;
+        s->rq = req;
+    }
+}
+
+/*
+ * Apply the drive's error policy to @req, whose I/O failed with -@error.
+ * Returns the status to complete it with, or VIRTIO_BLK_REQ_HELD.
+ */
+static int virtio_blk_apply_error_policy(VirtIOBlockReq *req, int error,
+                                         bool is_read)
+{
+    VirtIOBlock *s = req->dev;
+    BlockErrorAction action = blk_get_error_action(s->blk, is_read, error);
+    int status = VIRTIO_BLK_S_OK;    /* ignored: as if it succeeded */
+
+    trace_virtio_blk_req_error(VIRTIO_DEVICE(s), req, error, action);
+    if (action == BLOCK_ERROR_ACTION_STOP) {
+        virtio_blk_hold_request(req);
+        status = VIRTIO_BLK_REQ_HELD;
+    } else if (action == BLOCK_ERROR_ACTION_REPORT) {
+        status = VIRTIO_BLK_S_IOERR;
+    }
+    /* After the hold: the VM may stop now, and must find the request */
+    blk_error_action(s->blk, action, is_read, error);
+    return status;
+}
+
+/* Account @req, started with block_acct_start(), as completed @status */
+static void virtio_blk_account(VirtIOBlockReq *req, int status)
+{
+    BlockAcctStats *stats = blk_get_stats(req->dev->blk);
+
+    if (status == VIRTIO_BLK_S_OK) {
+        block_acct_done(stats, &req->acct);
+    } else {
+        block_acct_failed(stats, &req->acct);
+    }
+}
+
+/*
+ * The I/O of @opaque, a read or a write and the requests merged into it
+ * (linked by ->mr_next), completed with @ret.
+ */
+void virtio_blk_rw_complete(void *opaque, int ret)
+{
+    VirtIOBlockReq *next = opaque;
+    VirtIOBlock *s = next->dev;
+    VirtIODevice *vdev = VIRTIO_DEVICE(s);
+    VirtQueue *vq = next->vq;
+    unsigned int filled = 0;
+
+    RCU_READ_LOCK_GUARD();
+    while (next) {
+        VirtIOBlockReq *req = next;
+        int status = VIRTIO_BLK_S_OK;
+
+        next = req->mr_next;
+        trace_virtio_blk_rw_complete(vdev, req, ret);
+
+        if (req->qiov.nalloc != -1) {
+            /* The head of a merged I/O: virtio_blk_submit_run() built it */
+            qemu_iovec_destroy(&req->qiov);
+        }
+        if (unlikely(ret)) {
+            bool is_read = !(virtio_ldl_p(vdev, &req->out.type) &
+                             VIRTIO_BLK_T_OUT);
+
+            /*
+             * A failed read may have written part of the guest's buffer.
+             * A held request is not completed, so migration may not copy
+             * those bytes; that is fine, as the device may write to the
+             * buffer until it completes the request, on the destination.
+             */
+            status = virtio_blk_apply_error_policy(req, -ret, is_read);
+            if (status == VIRTIO_BLK_REQ_HELD) {
+                continue;
+            }
+        }
+        virtio_blk_req_fill(vdev, req, status, filled++);
+        virtio_blk_account(req, status);
+        virtio_blk_free_request(req);
+    }
+    if (filled) {
+        virtio_blk_publish_used(vdev, vq, filled);
+    }
+}
+
+/* A request that is its own I/O completed with @ret */
+static void virtio_blk_complete_alone(VirtIOBlockReq *req, int ret,
+                                      bool accounted)
+{
+    int status = VIRTIO_BLK_S_OK;
+
+    if (unlikely(ret)) {
+        status = virtio_blk_apply_error_policy(req, -ret, false);
+        if (status == VIRTIO_BLK_REQ_HELD) {
+            return;
+        }
+    }
+    virtio_blk_req_complete(req, status);
+    if (accounted) {
+        virtio_blk_account(req, status);
+    }
+    virtio_blk_free_request(req);
+}
+
+void virtio_blk_flush_complete(void *opaque, int ret)
+{
+    virtio_blk_complete_alone(opaque, ret, true);
+}
+
+/* Write zeroes is accounted as a write; discard, as before, is not */
+void virtio_blk_discard_write_zeroes_complete(void *opaque, int ret)
+{
+    VirtIOBlockReq *req = opaque;
+    uint32_t type = virtio_ldl_p(VIRTIO_DEVICE(req->dev), &req->out.type);
+
+    virtio_blk_complete_alone(req, ret,
+                              (type & ~VIRTIO_BLK_T_BARRIER) ==
+                              VIRTIO_BLK_T_WRITE_ZEROES);
+}

@@ -1,0 +1,43 @@
+/*
+ * Virtio Block Device: the request path between its files
+ *
+ * A request travels through, in this order:
+ *   virtio-blk-request.c   pop it off the virtqueue, parse it, start it
+ *   virtio-blk-merge.c     reads and writes: merge, then submit
+ *   virtio-blk-complete.c  status byte, error policy, used ring, notify
+ * with virtio-blk-pool.c for the request's storage; virtio-blk.c keeps the
+ * zoned commands, the device model and its migration.
+ *
+ * Copyright (c) 2026 The QEMU fork authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef HW_BLOCK_VIRTIO_BLK_INTERNAL_H
+#define HW_BLOCK_VIRTIO_BLK_INTERNAL_H
+
+#include "hw/virtio/virtio-blk.h"
+
+/* virtio-blk-request.c */
+void virtio_blk_restart_bh(void *opaque);
+
+/* virtio-blk-merge.c */
+void virtio_blk_queue_rw(VirtIOBlock *s, MultiReqBuffer *mrb,
+                         VirtIOBlockReq *req, bool is_write);
+void virtio_blk_submit_writes(VirtIOBlock *s, MultiReqBuffer *mrb);
+void virtio_blk_submit_pending(VirtIOBlock *s, MultiReqBuffer *mrb);
+
+/* virtio-blk-complete.c */
+void virtio_blk_rw_complete(void *opaque, int ret);
+void virtio_blk_flush_complete(void *opaque, int ret);
+void virtio_blk_discard_write_zeroes_complete(void *opaque, int ret);
+
+/* virtio-blk.c: each completes @req itself */
+void virtio_blk_handle_zone_report(VirtIOBlockReq *req, struct iovec *in_iov,
+                                   unsigned in_num);
+int virtio_blk_handle_zone_mgmt(VirtIOBlockReq *req, BlockZoneOp op);
+int virtio_blk_handle_zone_append(VirtIOBlockReq *req, struct iovec *out_iov,
+                                  struct iovec *in_iov, uint64_t out_num,
+                                  unsigned in_num);
+
+#endif

@@ -1,0 +1,160 @@
+/*
+ * Virtio Block Device: merging reads and writes into fewer I/Os
+ *
+ * The reads and the writes a pass over a virtqueue parses wait in two
+ * lists, one per direction, so that a stream which interleaves them still
+ * merges. A list is submitted when it is full, when a FLUSH needs the
+ * writes before it out, and when the pass ends: sorted by sector, each
+ * run of sequential requests becomes one I/O as long as it stays within
+ * the backend's max_transfer and max_iov. virtio_blk_rw_complete()
+ * completes every request of a run when its I/O completes.
+ *
+ * Copyright (c) 2026 The QEMU fork authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "block/block.h"
+#include "system/block-backend.h"
+#include "virtio-blk-internal.h"
+#include "trace.h"
+
+/*
+ * Submit the @n requests at @reqs, sequential and sorted, as one I/O of
+ * @niov buffers. The first request carries it: its qiov becomes the
+ * merged one, and ->mr_next links the others for the completion.
+ */
+static void virtio_blk_submit_run(VirtIOBlock *s, VirtIOBlockReq **reqs,
+                                  unsigned int n, int niov, bool is_write)
+{
+    VirtIOBlockReq *head = reqs[0];
+    int64_t offset = head->sector_num << BDRV_SECTOR_BITS;
+    BdrvRequestFlags flags = 0;
+
+    if (n > 1) {
+        QEMUIOVector merged;
+        unsigned int i;
+
+        qemu_iovec_init(&merged, niov);
+        for (i = 0; i < n; i++) {
+            qemu_iovec_concat(&merged, &reqs[i]->qiov, 0, reqs[i]->qiov.size);
+            if (i > 0) {
+                reqs[i - 1]->mr_next = reqs[i];
+            }
+        }
+        head->qiov = merged;    /* the head's own is external: no leak */
+        block_acct_merge_done(blk_get_stats(s->blk),
+                              is_write ? BLOCK_ACCT_WRITE : BLOCK_ACCT_READ,
+                              n - 1);
+    }
+    trace_virtio_blk_submit(VIRTIO_DEVICE(s), head, n, offset,
+                            head->qiov.size, is_write);
+
+    if (blk_ram_registrar_ok(&s->blk_ram_registrar)) {
+        flags |= BDRV_REQ_REGISTERED_BUF;
+    }
+    if (is_write) {
+        blk_aio_pwritev(s->blk, offset, &head->qiov, flags,
+                        virtio_blk_rw_complete, head);
+    } else {
+        blk_aio_preadv(s->blk, offset, &head->qiov, flags,
+                       virtio_blk_rw_complete, head);
+    }
+}
+
+/*
+ * Sort @p by sector, keeping the order of equal ones. It holds at most
+ * VIRTIO_BLK_MAX_MERGE_REQS requests, often in order already: an
+ * insertion sort costs a fraction of what qsort() does.
+ */
+static void virtio_blk_sort_pending(VirtIOBlockPending *p)
+{
+    unsigned int i, j;
+
+    for (i = 1; i < p->num_reqs; i++) {
+        VirtIOBlockReq *req = p->reqs[i];
+
+        for (j = i; j > 0 && p->reqs[j - 1]->sector_num > req->sector_num;
+             j--) {
+            p->reqs[j] = p->reqs[j - 1];
+        }
+        p->reqs[j] = req;
+    }
+}
+
+/* Submit the requests of @p, merged into as few I/Os as the backend takes */
+static void virtio_blk_submit_list(VirtIOBlock *s, VirtIOBlockPending *p,
+                                   bool is_write)
+{
+    uint64_t max_transfer, bytes = 0;
+    int max_iov, niov = 0;
+    int64_t end = 0;            /* the sector after the run */
+    unsigned int start = 0, i;
+
+    if (p->num_reqs <= 1) {
+        if (p->num_reqs) {
+            virtio_blk_submit_run(s, p->reqs, 1, p->reqs[0]->qiov.niov,
+                                  is_write);
+        }
+        p->num_reqs = 0;
+        return;
+    }
+
+    virtio_blk_sort_pending(p);
+    max_transfer = blk_get_max_transfer(s->blk);
+    max_iov = blk_get_max_iov(s->blk);
+
+    for (i = 0; i < p->num_reqs; i++) {
+        VirtIOBlockReq *req = p->reqs[i];
+
+        /* A run ends at a gap or an overlap, or where it would grow too big */
+        if (i > start &&
+            (req->sector_num != end ||
+             niov + req->qiov.niov > max_iov ||
+             bytes + req->qiov.size > max_transfer)) {
+            virtio_blk_submit_run(s, &p->reqs[start], i - start, niov,
+                                  is_write);
+            start = i;
+            niov = 0;
+            bytes = 0;
+        }
+        niov += req->qiov.niov;
+        bytes += req->qiov.size;
+        end = req->sector_num + req->qiov.size / BDRV_SECTOR_SIZE;
+    }
+    virtio_blk_submit_run(s, &p->reqs[start], i - start, niov, is_write);
+    p->num_reqs = 0;
+}
+
+/*
+ * Queue @req, a read or a write checked and accounted, in @mrb. With
+ * request-merging=off it goes to the block layer at once.
+ */
+void virtio_blk_queue_rw(VirtIOBlock *s, MultiReqBuffer *mrb,
+                         VirtIOBlockReq *req, bool is_write)
+{
+    VirtIOBlockPending *p = &mrb->pending[is_write];
+
+    if (!s->conf.request_merging) {
+        virtio_blk_submit_run(s, &req, 1, req->qiov.niov, is_write);
+        return;
+    }
+    if (p->num_reqs == VIRTIO_BLK_MAX_MERGE_REQS) {
+        virtio_blk_submit_list(s, p, is_write);
+    }
+    p->reqs[p->num_reqs++] = req;
+}
+
+/* Submit the writes of @mrb, before a FLUSH */
+void virtio_blk_submit_writes(VirtIOBlock *s, MultiReqBuffer *mrb)
+{
+    virtio_blk_submit_list(s, &mrb->pending[true], true);
+}
+
+/* Submit every request of @mrb: the pass over the virtqueue is over */
+void virtio_blk_submit_pending(VirtIOBlock *s, MultiReqBuffer *mrb)
+{
+    virtio_blk_submit_list(s, &mrb->pending[false], false);
+    virtio_blk_submit_list(s, &mrb->pending[true], true);
+}
