@@ -18,6 +18,7 @@
 #include "libqtest-single.h"
 #include "qemu/bswap.h"
 #include "qemu/module.h"
+#include "standard-headers/linux/pci_regs.h"
 #include "standard-headers/linux/virtio_blk.h"
 #include "standard-headers/linux/virtio_config.h"
 #include "standard-headers/linux/virtio_pci.h"
@@ -1086,6 +1087,46 @@ static void test_region_ram_bar(void *obj, void *data, QGuestAllocator *alloc)
     ctx_stop(&c);
 }
 
+/*
+ * A buffer in a RAM-backed BAR, then the BAR's memory decoding off: the
+ * device must see that the memory map changed (it keeps the RAM it mapped
+ * buffers in, to map the next ones faster). The buffer is nowhere now;
+ * the RAM behind the BAR must not be written.
+ */
+static void test_region_ram_bar_unmapped(void *obj, void *data,
+                                         QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    g_autofree QPCIDevice *other =
+        qpci_device_find(pdev->pdev->bus, QPCI_DEVFN(OTHER_SLOT, 0));
+    uint8_t buf[SECTOR_SIZE], after[SECTOR_SIZE];
+    uint16_t cmd;
+    QPCIBar bar;
+    Ctx c = { 0 };
+
+    g_assert_nonnull(other);
+    bar = qpci_iomap(other, 2, NULL);
+    qpci_device_enable(other);
+    ctx_start(&c, &pdev->vdev, alloc);
+    memset(buf, 0x77, sizeof(buf));
+    qtest_bufwrite(global_qtest, bar.addr, buf, sizeof(buf));
+    g_assert_cmpuint(request_at(&c, VIRTIO_BLK_T_IN, 9,
+                                bar.addr + SECTOR_SIZE, SECTOR_SIZE, true),
+                     ==, VIRTIO_BLK_S_OK);
+
+    cmd = qpci_config_readw(other, PCI_COMMAND);
+    qpci_config_writew(other, PCI_COMMAND, cmd & ~PCI_COMMAND_MEMORY);
+    qvirtqueue_kick(global_qtest, c.dev, c.vq,
+                    request_chain(&c, VIRTIO_BLK_T_IN, 3, bar.addr,
+                                  SECTOR_SIZE, true));
+    expect_broken(&c);
+
+    qpci_config_writew(other, PCI_COMMAND, cmd);
+    qtest_bufread(global_qtest, bar.addr, after, sizeof(after));
+    g_assert_cmpmem(after, sizeof(after), buf, sizeof(buf));
+    ctx_stop(&c);
+}
+
 static void test_region_nvme_cmb(void *obj, void *data,
                                  QGuestAllocator *alloc)
 {
@@ -1172,6 +1213,8 @@ static void register_virtio_blk_hostile_test(void)
     opts.before = hostile_setup;
     qos_add_test("regions/rom", "virtio-blk-pci", test_region_rom, &opts);
     opts.before = hostile_setup_ram_bar;
+    qos_add_test("regions/ram-bar-unmapped", "virtio-blk-pci",
+                 test_region_ram_bar_unmapped, &opts);
     qos_add_test("regions/ram-bar", "virtio-blk-pci", test_region_ram_bar,
                  &opts);
     opts.before = hostile_setup_nvme_cmb;
