@@ -3,9 +3,11 @@
  *
  * A request completes when the block layer calls back, in the AioContext
  * of its virtqueue, or at once when its parsing gave a status. Completing
- * writes the status byte, gives the buffers back through the used ring
- * and notifies the guest; every request of a merged I/O goes to the used
- * ring with one used index update and one notification.
+ * writes the status byte and gives the buffers back through the used
+ * ring; the requests of a queue that complete in one pass of its event
+ * loop (those of a merged I/O, the I/Os a backend completes together)
+ * are made visible to the guest with one used index update and one
+ * notification.
  *
  * A failed I/O goes through the drive's rerror/werror policy: "report"
  * completes it with VIRTIO_BLK_S_IOERR, "ignore" as if it succeeded, and
@@ -32,46 +34,101 @@
 /* What virtio_blk_apply_error_policy() returns for a request it holds */
 #define VIRTIO_BLK_REQ_HELD     (-1)
 
+void virtio_blk_init_used_batches(VirtIOBlock *s)
+{
+    unsigned int i;
+
+    s->used_batches = g_new0(VirtIOBlockUsedBatch, s->conf.num_queues);
+    for (i = 0; i < s->conf.num_queues; i++) {
+        s->used_batches[i].dev = s;
+        s->used_batches[i].vq = virtio_get_queue(VIRTIO_DEVICE(s), i);
+    }
+}
+
+static VirtIOBlockUsedBatch *virtio_blk_used_batch(VirtIOBlockReq *req)
+{
+    return &req->dev->used_batches[virtio_get_queue_index(req->vq)];
+}
+
 /*
- * Write @req's status and put it in the used ring @idx entries past the
- * last one the guest can see; virtio_blk_publish_used() makes it visible.
+ * Write @req's status and put it in the used ring, past the entries its
+ * queue filled before it; virtio_blk_publish_used() makes them visible.
  * Called within rcu_read_lock(), as virtqueue_fill() wants.
  */
-static void virtio_blk_req_fill(VirtIODevice *vdev, VirtIOBlockReq *req,
-                                unsigned char status, unsigned int idx)
+static void virtio_blk_req_fill(VirtIOBlockReq *req, unsigned char status)
 {
-    trace_virtio_blk_req_complete(vdev, req, status);
+    VirtIOBlockUsedBatch *batch = virtio_blk_used_batch(req);
+
+    trace_virtio_blk_req_complete(VIRTIO_DEVICE(req->dev), req, status);
 
     stb_p(&req->in->status, status);
     iov_discard_undo(&req->inhdr_undo);
     iov_discard_undo(&req->outhdr_undo);
-    virtqueue_fill(req->vq, &req->elem, req->in_len, idx);
+    virtqueue_fill(req->vq, &req->elem, req->in_len, batch->filled++);
 }
 
 /*
- * Make @count filled used entries of @vq visible, then notify the guest
- * (unless EVENT_IDX or its flags say not to). Called within
- * rcu_read_lock(), as virtqueue_flush() wants.
+ * Make the used entries @batch filled visible with one used index update,
+ * then notify the guest (unless EVENT_IDX or its flags say not to).
+ * Called within rcu_read_lock(), as virtqueue_flush() wants.
  */
-static void virtio_blk_publish_used(VirtIODevice *vdev, VirtQueue *vq,
-                                    unsigned int count)
+static void virtio_blk_publish_used(VirtIOBlockUsedBatch *batch)
 {
-    trace_virtio_blk_publish_used(vdev, vq, count);
-    virtqueue_flush(vq, count);
-    if (qemu_in_iothread()) {
-        virtio_notify_irqfd(vdev, vq);
-    } else {
-        virtio_notify(vdev, vq);
+    VirtIODevice *vdev = VIRTIO_DEVICE(batch->dev);
+
+    if (!batch->filled) {
+        return;
     }
+    trace_virtio_blk_publish_used(vdev, batch->vq, batch->filled);
+    virtqueue_flush(batch->vq, batch->filled);
+    batch->filled = 0;
+    if (qemu_in_iothread()) {
+        virtio_notify_irqfd(vdev, batch->vq);
+    } else {
+        virtio_notify(vdev, batch->vq);
+    }
+}
+
+static void virtio_blk_publish_bh(void *opaque)
+{
+    VirtIOBlockUsedBatch *batch = opaque;
+
+    batch->publish_scheduled = false;
+    WITH_RCU_READ_LOCK_GUARD() {
+        virtio_blk_publish_used(batch);
+    }
+    /* Paired with the increment in virtio_blk_publish_soon() */
+    blk_dec_in_flight(batch->dev->blk);
+}
+
+/*
+ * Make what @batch filled visible: now if no other request of its queue
+ * is in flight (at queue depth 1, say), else once the event loop has run
+ * what is ready in this pass, so that the requests completing in it share
+ * one used index update and one notification. Reset, stop, unplug and
+ * migration drain the BlockBackend first, which waits for the latter.
+ */
+static void virtio_blk_publish_soon(VirtIOBlockUsedBatch *batch)
+{
+    if (virtio_queue_get_inuse(batch->vq) == batch->filled) {
+        virtio_blk_publish_used(batch);
+        return;
+    }
+    if (!batch->publish_scheduled) {
+        batch->publish_scheduled = true;
+        blk_inc_in_flight(batch->dev->blk);
+        aio_bh_schedule_oneshot(qemu_get_current_aio_context(),
+                                virtio_blk_publish_bh, batch);
+    }
+    trace_virtio_blk_publish_later(VIRTIO_DEVICE(batch->dev), batch->vq,
+                                   batch->filled);
 }
 
 void virtio_blk_req_complete(VirtIOBlockReq *req, unsigned char status)
 {
-    VirtIODevice *vdev = VIRTIO_DEVICE(req->dev);
-
     RCU_READ_LOCK_GUARD();
-    virtio_blk_req_fill(vdev, req, status, 0);
-    virtio_blk_publish_used(vdev, req->vq, 1);
+    virtio_blk_req_fill(req, status);
+    virtio_blk_publish_soon(virtio_blk_used_batch(req));
 }
 
 /*
@@ -136,10 +193,8 @@ static void virtio_blk_account(VirtIOBlockReq *req, int status)
 void virtio_blk_rw_complete(void *opaque, int ret)
 {
     VirtIOBlockReq *next = opaque;
-    VirtIOBlock *s = next->dev;
-    VirtIODevice *vdev = VIRTIO_DEVICE(s);
-    VirtQueue *vq = next->vq;
-    unsigned int filled = 0;
+    VirtIODevice *vdev = VIRTIO_DEVICE(next->dev);
+    VirtIOBlockUsedBatch *batch = virtio_blk_used_batch(next);
 
     RCU_READ_LOCK_GUARD();
     while (next) {
@@ -168,13 +223,11 @@ void virtio_blk_rw_complete(void *opaque, int ret)
                 continue;
             }
         }
-        virtio_blk_req_fill(vdev, req, status, filled++);
+        virtio_blk_req_fill(req, status);
         virtio_blk_account(req, status);
         virtio_blk_free_request(req);
     }
-    if (filled) {
-        virtio_blk_publish_used(vdev, vq, filled);
-    }
+    virtio_blk_publish_soon(batch);
 }
 
 /* A request that is its own I/O completed with @ret */

@@ -245,8 +245,104 @@ static void test_merge(void *obj, void *data, QGuestAllocator *alloc)
     qvirtqueue_cleanup(dev->bus, vq, alloc);
 }
 
+/*
+ * --- Completions of one event-loop pass, published together -------------
+ *
+ * Reads far apart, so that none merges, on null-co, which completes each
+ * in the same pass of the event loop: the device must make them visible
+ * with one used index update and notify the guest once, with and without
+ * EVENT_IDX. Its trace events count both (the log backend, to a file):
+ * virtio_blk_publish_used is one used index update, virtio_notify one
+ * interrupt sent (an MSI-X message on virtio-blk-pci).
+ */
+#define PASS_READS          16
+
+typedef struct PassCase {
+    bool event_idx;
+    char *log;                  /* QEMU's trace output */
+} PassCase;
+
+static void *pass_setup(GString *cmd_line, void *arg)
+{
+    PassCase *pc = arg;
+    int fd;
+
+    model_disk_create(&disk, DISK_SIZE);    /* all zeroes, as null-co reads */
+    g_free(pc->log);
+    fd = g_file_open_tmp("virtio-blk-pass-XXXXXX.log", &pc->log, NULL);
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    g_string_append_printf(cmd_line,
+                           " -drive if=none,id=drive0,driver=null-co,"
+                           "size=%d,read-zeroes=on"
+                           " -D %s -trace virtio_blk_publish_used"
+                           " -trace virtio_notify ",
+                           DISK_SIZE, pc->log);
+    return arg;
+}
+
+/* How many times the trace log has an event @name, and their counts */
+static int count_events(const char *log, const char *name, uint64_t *sum)
+{
+    g_autofree char *text = NULL;
+    g_autofree char *pattern = g_strdup_printf("%s ", name);
+    g_auto(GStrv) lines = NULL;
+    int n = 0, i;
+
+    qtest_qmp_assert_success(global_qtest, "{ 'execute': 'query-status' }");
+    g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+    lines = g_strsplit(text, "\n", -1);
+    for (i = 0; lines[i]; i++) {
+        const char *ev = strstr(lines[i], pattern);
+        const char *count;
+
+        if (!ev || (ev != lines[i] && ev[-1] != ':')) {
+            continue;
+        }
+        n++;
+        count = strstr(ev, " count ");
+        if (sum && count) {
+            *sum += g_ascii_strtoull(count + 7, NULL, 10);
+        }
+    }
+    return n;
+}
+
+static void test_one_update_per_pass(void *obj, void *data,
+                                     QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    QVirtioDevice *dev = &pdev->vdev;
+    PassCase *pc = data;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    uint64_t published = 0;
+    int updates, notifies, i;
+    QVirtQueue *vq;
+
+    model_start_device(dev, alloc, disk, &vq, 1, pc->event_idx);
+    b->max_reqs = MAX_RING;
+    updates = count_events(pc->log, "virtio_blk_publish_used", NULL);
+    notifies = count_events(pc->log, "virtio_notify", NULL);
+
+    for (i = 0; i < PASS_READS; i++) {
+        add(dev, alloc, vq, b, VIRTIO_BLK_T_IN, 1000 * i, 4096,
+            LAYOUT_ONE_DATA_DESC);
+    }
+    run_batch(alloc, vq, b);
+
+    g_assert_cmpint(count_events(pc->log, "virtio_blk_publish_used",
+                                 &published) - updates, ==, 1);
+    g_assert_cmpuint(published, ==, PASS_READS);
+    g_assert_cmpint(count_events(pc->log, "virtio_notify", NULL) - notifies,
+                    ==, 1);
+    qvirtqueue_cleanup(dev->bus, vq, alloc);
+    unlink(pc->log);
+}
+
 static void register_virtio_blk_merge_test(void)
 {
+    static PassCase pass = { false };
+    static PassCase pass_event_idx = { true };
     static const MergeCase sequential_writes = {
         fill_sequential_writes, { .wr_ops = 64, .wr_merged = 62 },
     };
@@ -289,6 +385,15 @@ static void register_virtio_blk_merge_test(void)
     opts.arg = (void *)&flush_barrier;
     qos_add_test("merge/flush-barrier", "virtio-blk-pci", test_merge, &opts);
 
+    opts.before = pass_setup;
+    opts.arg = &pass;
+    qos_add_test("batch/one-update-per-pass", "virtio-blk-pci",
+                 test_one_update_per_pass, &opts);
+    opts.arg = &pass_event_idx;
+    qos_add_test("batch/one-update-per-pass-event-idx", "virtio-blk-pci",
+                 test_one_update_per_pass, &opts);
+
+    opts.before = merge_setup;
     opts.edge.extra_device_opts = "request-merging=off";
     opts.arg = (void *)&unmerged;
     qos_add_test("merge/request-merging-off", "virtio-blk-pci", test_merge,
