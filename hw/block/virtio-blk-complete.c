@@ -41,7 +41,7 @@ void virtio_blk_init_used_batches(VirtIOBlock *s)
     s->used_batches = g_new0(VirtIOBlockUsedBatch, s->conf.num_queues);
     for (i = 0; i < s->conf.num_queues; i++) {
         s->used_batches[i].dev = s;
-        s->used_batches[i].vq = virtio_get_queue(VIRTIO_DEVICE(s), i);
+        s->used_batches[i].vq = virtio_get_queue(virtio_blk_vdev(s), i);
     }
 }
 
@@ -59,7 +59,7 @@ static void virtio_blk_req_fill(VirtIOBlockReq *req, unsigned char status)
 {
     VirtIOBlockUsedBatch *batch = virtio_blk_used_batch(req);
 
-    trace_virtio_blk_req_complete(VIRTIO_DEVICE(req->dev), req, status);
+    trace_virtio_blk_req_complete(virtio_blk_vdev(req->dev), req, status);
 
     stb_p(&req->in->status, status);
     iov_discard_undo(&req->inhdr_undo);
@@ -74,7 +74,7 @@ static void virtio_blk_req_fill(VirtIOBlockReq *req, unsigned char status)
  */
 static void virtio_blk_publish_used(VirtIOBlockUsedBatch *batch)
 {
-    VirtIODevice *vdev = VIRTIO_DEVICE(batch->dev);
+    VirtIODevice *vdev = virtio_blk_vdev(batch->dev);
 
     if (!batch->filled) {
         return;
@@ -120,7 +120,7 @@ static void virtio_blk_publish_soon(VirtIOBlockUsedBatch *batch)
         aio_bh_schedule_oneshot(qemu_get_current_aio_context(),
                                 virtio_blk_publish_bh, batch);
     }
-    trace_virtio_blk_publish_later(VIRTIO_DEVICE(batch->dev), batch->vq,
+    trace_virtio_blk_publish_later(virtio_blk_vdev(batch->dev), batch->vq,
                                    batch->filled);
 }
 
@@ -162,7 +162,7 @@ static int virtio_blk_apply_error_policy(VirtIOBlockReq *req, int error,
     BlockErrorAction action = blk_get_error_action(s->blk, is_read, error);
     int status = VIRTIO_BLK_S_OK;    /* ignored: as if it succeeded */
 
-    trace_virtio_blk_req_error(VIRTIO_DEVICE(s), req, error, action);
+    trace_virtio_blk_req_error(virtio_blk_vdev(s), req, error, action);
     if (action == BLOCK_ERROR_ACTION_STOP) {
         virtio_blk_hold_request(req);
         status = VIRTIO_BLK_REQ_HELD;
@@ -193,7 +193,7 @@ static void virtio_blk_account(VirtIOBlockReq *req, int status)
 void virtio_blk_rw_complete(void *opaque, int ret)
 {
     VirtIOBlockReq *next = opaque;
-    VirtIODevice *vdev = VIRTIO_DEVICE(next->dev);
+    VirtIODevice *vdev = virtio_blk_vdev(next->dev);
     VirtIOBlockUsedBatch *batch = virtio_blk_used_batch(next);
 
     RCU_READ_LOCK_GUARD();
@@ -258,7 +258,7 @@ void virtio_blk_flush_complete(void *opaque, int ret)
 void virtio_blk_discard_write_zeroes_complete(void *opaque, int ret)
 {
     VirtIOBlockReq *req = opaque;
-    uint32_t type = virtio_ldl_p(VIRTIO_DEVICE(req->dev), &req->out.type);
+    uint32_t type = virtio_ldl_p(virtio_blk_vdev(req->dev), &req->out.type);
 
     virtio_blk_complete_alone(req, ret,
                               (type & ~VIRTIO_BLK_T_BARRIER) ==

@@ -48,7 +48,7 @@ static void virtio_blk_submit_run(VirtIOBlock *s, VirtIOBlockReq **reqs,
                               is_write ? BLOCK_ACCT_WRITE : BLOCK_ACCT_READ,
                               n - 1);
     }
-    trace_virtio_blk_submit(VIRTIO_DEVICE(s), head, n, offset,
+    trace_virtio_blk_submit(virtio_blk_vdev(s), head, n, offset,
                             head->qiov.size, is_write);
 
     if (blk_ram_registrar_ok(&s->blk_ram_registrar)) {

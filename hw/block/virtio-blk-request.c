@@ -69,7 +69,7 @@ static bool virtio_blk_cut_headers(VirtIOBlockReq *req,
                                    struct iovec **out_iov, unsigned *out_num,
                                    struct iovec *in_iov, unsigned *in_num)
 {
-    VirtIODevice *vdev = VIRTIO_DEVICE(req->dev);
+    VirtIODevice *vdev = virtio_blk_vdev(req->dev);
     struct iovec *last;
 
     if (unlikely(*out_num < 1 || *in_num < 1)) {
@@ -103,7 +103,7 @@ static int virtio_blk_start_rw(VirtIOBlockReq *req, MultiReqBuffer *mrb,
                                unsigned data_num)
 {
     VirtIOBlock *s = req->dev;
-    VirtIODevice *vdev = VIRTIO_DEVICE(s);
+    VirtIODevice *vdev = virtio_blk_vdev(s);
     enum BlockAcctType acct_type = is_write ? BLOCK_ACCT_WRITE
                                             : BLOCK_ACCT_READ;
 
@@ -134,7 +134,7 @@ static int virtio_blk_start_flush(VirtIOBlockReq *req, MultiReqBuffer *mrb)
 {
     VirtIOBlock *s = req->dev;
 
-    trace_virtio_blk_handle_flush(VIRTIO_DEVICE(s), req);
+    trace_virtio_blk_handle_flush(virtio_blk_vdev(s), req);
     block_acct_start(blk_get_stats(s->blk), &req->acct, 0, BLOCK_ACCT_FLUSH);
 
     /*
@@ -156,7 +156,7 @@ static int virtio_blk_get_id(VirtIOBlockReq *req, struct iovec *in_iov,
     size_t len = MIN(MIN(strlen(serial) + 1, VIRTIO_BLK_ID_BYTES),
                      iov_size(in_iov, in_num));
 
-    trace_virtio_blk_handle_get_id(VIRTIO_DEVICE(s), req);
+    trace_virtio_blk_handle_get_id(virtio_blk_vdev(s), req);
     iov_from_buf(in_iov, in_num, 0, serial, len);
     return VIRTIO_BLK_S_OK;
 }
@@ -179,7 +179,7 @@ static int virtio_blk_refuse_scsi(VirtIOBlockReq *req)
     if (unlikely(scsi_iov->iov_len != sizeof(struct virtio_scsi_inhdr))) {
         return VIRTIO_BLK_S_IOERR;
     }
-    virtio_stl_p(VIRTIO_DEVICE(req->dev),
+    virtio_stl_p(virtio_blk_vdev(req->dev),
                  &((struct virtio_scsi_inhdr *)scsi_iov->iov_base)->errors,
                  255);
     return VIRTIO_BLK_S_UNSUPP;
@@ -224,7 +224,7 @@ static int virtio_blk_start_discard_write_zeroes(VirtIOBlockReq *req,
                                                  unsigned out_num)
 {
     VirtIOBlock *s = req->dev;
-    VirtIODevice *vdev = VIRTIO_DEVICE(s);
+    VirtIODevice *vdev = virtio_blk_vdev(s);
     bool is_write_zeroes = (type & ~VIRTIO_BLK_T_BARRIER) ==
                            VIRTIO_BLK_T_WRITE_ZEROES;
     struct virtio_blk_discard_write_zeroes range;
@@ -290,7 +290,7 @@ static int virtio_blk_start_unknown(VirtIOBlockReq *req, MultiReqBuffer *mrb,
         vbk->handle_unknown_request(req, mrb, type)) {
         return VIRTIO_BLK_REQ_STARTED;
     }
-    trace_virtio_blk_handle_unsupported(VIRTIO_DEVICE(req->dev), req, type);
+    trace_virtio_blk_handle_unsupported(virtio_blk_vdev(req->dev), req, type);
     return VIRTIO_BLK_S_UNSUPP;
 }
 
@@ -307,7 +307,7 @@ static int virtio_blk_start_request(VirtIOBlockReq *req, MultiReqBuffer *mrb)
                                          in_iov, &in_num))) {
         return VIRTIO_BLK_REQ_BROKEN;
     }
-    type = virtio_ldl_p(VIRTIO_DEVICE(req->dev), &req->out.type);
+    type = virtio_ldl_p(virtio_blk_vdev(req->dev), &req->out.type);
 
     /*
      * VIRTIO_BLK_T_OUT gives the direction. VIRTIO_BLK_T_BARRIER is a
@@ -372,7 +372,7 @@ static int virtio_blk_handle_request(VirtIOBlockReq *req, MultiReqBuffer *mrb)
         return 0;
     }
     if (unlikely(status == VIRTIO_BLK_REQ_BROKEN)) {
-        trace_virtio_blk_ring_broken(VIRTIO_DEVICE(req->dev), req);
+        trace_virtio_blk_ring_broken(virtio_blk_vdev(req->dev), req);
         iov_discard_undo(&req->inhdr_undo);
         iov_discard_undo(&req->outhdr_undo);
         return -1;
@@ -427,7 +427,7 @@ void virtio_blk_handle_vq(VirtIOBlock *s, VirtQueue *vq)
         }
     } while (!virtio_queue_empty(vq));
 
-    trace_virtio_blk_handle_vq(VIRTIO_DEVICE(s), vq, nreqs);
+    trace_virtio_blk_handle_vq(virtio_blk_vdev(s), vq, nreqs);
     virtio_blk_submit_pending(s, &mrb);
     defer_call_end();
 }
@@ -448,7 +448,7 @@ void virtio_blk_restart_bh(void *opaque)
     while (req) {
         VirtIOBlockReq *next = req->next;
 
-        trace_virtio_blk_restart(VIRTIO_DEVICE(s), req);
+        trace_virtio_blk_restart(virtio_blk_vdev(s), req);
         if (unlikely(virtio_blk_handle_request(req, &mrb))) {
             /* The device waits for a reset now: drop what is left */
             virtio_blk_drop_requests(req);

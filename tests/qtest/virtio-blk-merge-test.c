@@ -1,14 +1,15 @@
 /*
- * QTest testcase for virtio-blk request merging
+ * QTest testcase for virtio-blk request merging and batched completion
  *
  * The reads and writes one kick makes available are merged by the device
  * into as few I/Os as the backend takes (hw/block/virtio-blk-merge.c).
  * query-blockstats counts both: *_operations counts requests and *_merged
  * the requests that went into another one's I/O, so that operations
- * minus merged is the number of I/Os. Each case sends a batch or two, each
- * with one kick, checks those counts exactly, checks every read against the model
- * (virtio-blk-model.c), and reads the disk back through the device and
- * from the image.
+ * minus merged is the number of I/Os. Each case sends a batch or two,
+ * each with one kick, checks those counts exactly, checks every read
+ * against the model (virtio-blk-model.c), and reads the disk back
+ * through the device and from the image. The batch/ cases count the used
+ * index updates and interrupts of completions (see below).
  *
  * Copyright (c) 2026 The QEMU fork authors
  *
