@@ -9,6 +9,8 @@
 #   iotests   qemu-iotests -g quick for raw and qcow2, per test
 #   guest     a Linux guest boots and fio writes and verifies its disk
 #             (scripts/guest), so that `make run` and the benchmark work
+#   migration (stock only, which has both builds) a VM holding requests
+#             migrates stock -> fork and fork -> stock
 #
 # For stock, qos-test is the fork's binary (so that it holds the fork's own
 # tests too) driving stock's qemu-system-x86_64. Tests listed in
@@ -65,7 +67,10 @@ asan)
     ;;
 *) echo "check: unknown build $which" >&2; exit 2 ;;
 esac
-[ ${#suites[@]} -gt 0 ] || suites=(firmware qos unit iotests-raw iotests-qcow2 guest)
+if [ ${#suites[@]} -eq 0 ]; then
+    suites=(firmware qos unit iotests-raw iotests-qcow2 guest)
+    [ "$which" != stock ] || suites+=(migration)
+fi
 logs=$top/build/check-$which
 unit_tests=(test-block-backend test-aio test-coroutine test-bdrv-drain
             test-block-iothread test-throttle)
@@ -295,6 +300,45 @@ run_iotests() {
     fi
 }
 
+# A stopped VM holding requests migrates between stock and the fork, both
+# ways, and completes them: the migration stream must not change. The
+# fault tests that migrate take the target's binary from
+# QTEST_QEMU_BINARY_DST. Stock to fork only with the plain layout: stock
+# itself loses the edges of a held request's buffers (the bug patch 0011
+# fixes), and migrates them lost. Needs both builds (`make check-stock`).
+run_migration() {
+    local fork_qemu=$top/build/fork/qemu-system-x86_64
+    local stock_qemu=$top/build/stock/build/qemu-system-x86_64
+    local runs=("stock fork fault/write-eio-stop-merged-migrate-plain"
+                "fork stock fault/write-eio-stop-merged-migrate-plain"
+                "fork stock fault/write-eio-stop-merged-migrate")
+    local run src dst name path bin dst_bin log rc start
+
+    for run in "${runs[@]}"; do
+        read -r src dst name <<< "$run"
+        bin=$fork_qemu dst_bin=$stock_qemu
+        [ "$src" = fork ] || { bin=$stock_qemu dst_bin=$fork_qemu; }
+        path=$(QTEST_QEMU_BINARY=$fork_qemu "$qos" -l 2>/dev/null |
+               grep -E "/virtio-blk-pci-tests/$name\$" | head -n 1)
+        if [ -z "$path" ] || [ ! -x "$bin" ] || [ ! -x "$dst_bin" ]; then
+            count migration "$src->$dst $name" fail "test or binary missing"
+            continue
+        fi
+        log=$logs/migration-$src-$dst-${name##*/}.log
+        start=$EPOCHREALTIME
+        QTEST_QEMU_BINARY=$bin QTEST_QEMU_BINARY_DST=$dst_bin \
+            QTEST_QEMU_IMG=$build/qemu-img \
+            timeout "$qos_timeout" "$qos" --tap -p "$path" > "$log" 2>&1
+        rc=$?
+        took migration "$src->$dst $name" "$(since "$start")"
+        if [ "$rc" = 0 ] && grep -q '^ok ' "$log"; then
+            count migration "$src->$dst $name" pass
+        else
+            count migration "$src->$dst $name" fail
+        fi
+    done
+}
+
 # The guest of `make run` on a small disk: it boots, and fio's write+verify
 # pass covers the whole disk without an error.
 run_guest() {
@@ -334,6 +378,7 @@ for suite in "${suites[@]}"; do
     iotests-raw) run_iotests raw ;;
     iotests-qcow2) run_iotests qcow2 ;;
     guest) run_guest ;;
+    migration) run_migration ;;
     *) echo "check: unknown suite $suite" >&2; exit 2 ;;
     esac
     printf '%-14s %s: %d passed, %d failed, %d skipped (%ds)\n' "$suite" \

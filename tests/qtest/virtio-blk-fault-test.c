@@ -43,6 +43,12 @@ typedef struct FaultCase {
     int nreqs;                  /* sequential requests in one kick */
     bool migrate;               /* migrate while the requests are held */
     bool iothread;
+    /*
+     * Header and status in descriptors of their own, not sharing the
+     * edges of the data: a held request then migrates intact from stock
+     * too, which cuts shared edges off for good (the bug 0011 fixes).
+     */
+    bool plain_layout;
 } FaultCase;
 
 static const char *fault_error_action(const FaultCase *fc)
@@ -111,7 +117,8 @@ static uint32_t fault_batch_add(QVirtioDevice *dev, QGuestAllocator *alloc,
     for (i = 0; i < fc->nreqs; i++) {
         g_assert_true(batch_add(dev, alloc, vq, disk, b, type,
                                 FAULT_SECTOR + i * FAULT_REQ_SECTORS,
-                                nbytes, LAYOUT_SHARE_EDGES));
+                                nbytes, fc->plain_layout ?
+                                LAYOUT_ONE_DATA_DESC : LAYOUT_SHARE_EDGES));
     }
     return type;
 }
@@ -190,15 +197,20 @@ static char *fault_migrate_save(void)
     return path;
 }
 
-/* A new QEMU, the migration target, loading @path. */
+/*
+ * A new QEMU, the migration target, loading @path: QTEST_QEMU_BINARY_DST
+ * if set (another build, e.g. stock against the fork: the migration
+ * stream is the same), else the source's binary.
+ */
 static QTestState *fault_migrate_load(const char *path)
 {
     g_autofree char *uri = g_strdup_printf("file:%s", path);
+    g_autofree char *args = g_strdup_printf(
+        "%s -drive if=none,id=drive0,format=raw,auto-read-only=off,file=%s"
+        " -incoming defer", fault_machine_cmdline, disk->path);
     QTestState *dst;
 
-    dst = qtest_initf("%s -drive if=none,id=drive0,format=raw,"
-                      "auto-read-only=off,file=%s -incoming defer",
-                      fault_machine_cmdline, disk->path);
+    dst = qtest_init_with_env("QTEST_QEMU_BINARY_DST", args, true);
     qtest_qmp_assert_success(dst, "{ 'execute': 'migrate-incoming',"
                              "  'arguments': { 'uri': %s,"
                              "                 'exit-on-error': false } }",
@@ -373,7 +385,7 @@ static void register_fault_tests(void)
     };
     static const int errs[] = { EIO, ENOSPC };
     /* qgraph keeps the arguments of its tests, and never frees them */
-    static FaultCase cases[40];
+    static FaultCase cases[48];
     QOSGraphTestOptions opts = {
         .before = fault_setup,
     };
@@ -393,7 +405,7 @@ static void register_fault_tests(void)
                     if (!strcmp(ops[o], "flush") && n > 1) {
                         break;
                     }
-                    g_assert(fc < cases + ARRAY_SIZE(cases) - 3);
+                    g_assert(fc < cases + ARRAY_SIZE(cases) - 4);
                     *fc = (FaultCase) { ops[o], errs[e], policies[p], n };
                     name = g_strdup_printf("fault/%s-%s-%s%s", ops[o],
                                            errs[e] == EIO ? "eio" : "enospc",
@@ -422,6 +434,12 @@ static void register_fault_tests(void)
     opts.arg = fc;
     qos_add_test("fault/write-eio-stop-merged-migrate", "virtio-blk-pci",
                  test_fault_pci, &opts);
+    fc++;
+    *fc = (FaultCase) { "write", EIO, "stop", FAULT_MERGED_REQS, true,
+                        .plain_layout = true };
+    opts.arg = fc;
+    qos_add_test("fault/write-eio-stop-merged-migrate-plain",
+                 "virtio-blk-pci", test_fault_pci, &opts);
     fc++;
     *fc = (FaultCase) { "write", EIO, "stop", 1, true };
     opts.arg = fc;
