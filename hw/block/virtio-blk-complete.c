@@ -55,15 +55,13 @@ static VirtIOBlockUsedBatch *virtio_blk_used_batch(VirtIOBlockReq *req)
  * queue filled before it; virtio_blk_publish_used() makes them visible.
  * Called within rcu_read_lock(), as virtqueue_fill() wants.
  */
-static void virtio_blk_req_fill(VirtIOBlockReq *req, unsigned char status)
+static void virtio_blk_req_fill(VirtIOBlockUsedBatch *batch,
+                                VirtIOBlockReq *req, unsigned char status)
 {
-    VirtIOBlockUsedBatch *batch = virtio_blk_used_batch(req);
-
     trace_virtio_blk_req_complete(virtio_blk_vdev(req->dev), req, status);
 
     stb_p(&req->in->status, status);
-    iov_discard_undo(&req->inhdr_undo);
-    iov_discard_undo(&req->outhdr_undo);
+    virtio_blk_undo_cuts(req);
     virtqueue_fill(req->vq, &req->elem, req->in_len, batch->filled++);
 }
 
@@ -126,9 +124,11 @@ static void virtio_blk_publish_soon(VirtIOBlockUsedBatch *batch)
 
 void virtio_blk_req_complete(VirtIOBlockReq *req, unsigned char status)
 {
+    VirtIOBlockUsedBatch *batch = virtio_blk_used_batch(req);
+
     RCU_READ_LOCK_GUARD();
-    virtio_blk_req_fill(req, status);
-    virtio_blk_publish_soon(virtio_blk_used_batch(req));
+    virtio_blk_req_fill(batch, req, status);
+    virtio_blk_publish_soon(batch);
 }
 
 /*
@@ -142,8 +142,7 @@ static void virtio_blk_hold_request(VirtIOBlockReq *req)
 
     /* It restarts on its own, not as part of the I/O it was merged into */
     req->mr_next = NULL;
-    iov_discard_undo(&req->inhdr_undo);
-    iov_discard_undo(&req->outhdr_undo);
+    virtio_blk_undo_cuts(req);
 
     WITH_QEMU_LOCK_GUARD(&s->rq_lock) {
         req->next = s->rq;
@@ -223,7 +222,7 @@ void virtio_blk_rw_complete(void *opaque, int ret)
                 continue;
             }
         }
-        virtio_blk_req_fill(req, status);
+        virtio_blk_req_fill(batch, req, status);
         virtio_blk_account(req, status);
         virtio_blk_free_request(req);
     }

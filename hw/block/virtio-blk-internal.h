@@ -16,6 +16,7 @@
 #ifndef HW_BLOCK_VIRTIO_BLK_INTERNAL_H
 #define HW_BLOCK_VIRTIO_BLK_INTERNAL_H
 
+#include "qemu/iov.h"
 #include "hw/virtio/virtio-blk.h"
 
 /*
@@ -26,6 +27,16 @@
 static inline VirtIODevice *virtio_blk_vdev(VirtIOBlock *s)
 {
     return &s->parent_obj;
+}
+
+/*
+ * Give @req's buffers back the header and status bytes that parsing cut
+ * off them: before they go back to the guest, or are parsed again.
+ */
+static inline void virtio_blk_undo_cuts(VirtIOBlockReq *req)
+{
+    iov_discard_undo(&req->inhdr_undo);
+    iov_discard_undo(&req->outhdr_undo);
 }
 
 /* virtio-blk-request.c */

@@ -373,8 +373,7 @@ static int virtio_blk_handle_request(VirtIOBlockReq *req, MultiReqBuffer *mrb)
     }
     if (unlikely(status == VIRTIO_BLK_REQ_BROKEN)) {
         trace_virtio_blk_ring_broken(virtio_blk_vdev(req->dev), req);
-        iov_discard_undo(&req->inhdr_undo);
-        iov_discard_undo(&req->outhdr_undo);
+        virtio_blk_undo_cuts(req);
         return -1;
     }
     virtio_blk_req_complete(req, status);
@@ -405,11 +404,9 @@ void virtio_blk_handle_vq(VirtIOBlock *s, VirtQueue *vq)
 {
     bool suppress_notifications = virtio_queue_get_notification(vq);
     VirtIOBlockReq *req;
-    MultiReqBuffer mrb;
+    MultiReqBuffer mrb = {};
     unsigned int nreqs = 0;
 
-    mrb.pending[0].num_reqs = 0;
-    mrb.pending[1].num_reqs = 0;
     defer_call_begin();
     do {
         if (suppress_notifications) {
@@ -441,10 +438,8 @@ void virtio_blk_restart_bh(void *opaque)
 {
     VirtIOBlockReq *req = opaque;
     VirtIOBlock *s = req->dev;
-    MultiReqBuffer mrb;
+    MultiReqBuffer mrb = {};
 
-    mrb.pending[0].num_reqs = 0;
-    mrb.pending[1].num_reqs = 0;
     while (req) {
         VirtIOBlockReq *next = req->next;
 
