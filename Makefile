@@ -23,11 +23,12 @@ OWN_FILES := $(shell find hw block util include tests -type f 2>/dev/null)
 PATCHES := $(addprefix patches/,$(shell awk '!/^#/ { print $$1 }' patches/series))
 
 UNIT_TESTS := test-block-backend test-aio test-coroutine test-bdrv-drain \
-	test-block-iothread test-throttle
+	test-block-iothread test-throttle test-aio-multithread test-blockjob
 # Stock is tested with the fork's qos-test, which holds the fork's qtests.
 STOCK_TARGETS := qemu-system-x86_64 qemu-img qemu-io qemu-nbd \
 	storage-daemon/qemu-storage-daemon $(addprefix tests/unit/,$(UNIT_TESTS))
-FORK_TARGETS := $(STOCK_TARGETS) tests/qtest/qos-test tests/qtest/virtio-blk-bench
+FORK_TARGETS := $(STOCK_TARGETS) tests/qtest/qos-test tests/qtest/virtio-blk-bench \
+	tests/unit/test-blk-aio
 NINJA := ninja $(if $(JOBS),-j$(JOBS))
 
 # Meson compiles through ccache when it is installed. Paths relative to the
@@ -82,7 +83,7 @@ check-stock: fork stock
 
 # The fork with AddressSanitizer and UBSan; any sanitizer report fails a
 # test. Frame pointers keep the reports' stacks whole.
-ASAN_TARGETS := $(STOCK_TARGETS) tests/qtest/qos-test
+ASAN_TARGETS := $(STOCK_TARGETS) tests/qtest/qos-test tests/unit/test-blk-aio
 
 $(B)/asan/config.status: scripts/qemu-configure.sh | $(B)/.src-assembled
 	scripts/qemu-configure.sh $(B)/src $(B)/asan --enable-asan --enable-ubsan \

@@ -73,7 +73,10 @@ if [ ${#suites[@]} -eq 0 ]; then
 fi
 logs=$top/build/check-$which
 unit_tests=(test-block-backend test-aio test-coroutine test-bdrv-drain
-            test-block-iothread test-throttle)
+            test-block-iothread test-throttle test-aio-multithread
+            test-blockjob)
+# The fork's own: stock has no code for them to test.
+[ "$which" = stock ] || unit_tests+=(test-blk-aio)
 
 rm -rf "$logs"
 mkdir -p "$logs"

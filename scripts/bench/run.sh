@@ -47,6 +47,8 @@ cells=(
     "p1-write|$here/p1.sh {build} write"
     "p1-read-instr=|$here/p1.sh {build} read --callgrind"
     "p1-write-instr=|$here/p1.sh {build} write --callgrind"
+    "p1-read-allocs=|$here/p1.sh {build} read --allocs"
+    "p1-write-allocs=|$here/p1.sh {build} write --allocs"
 )
 # P2: each workload on both backends, the iothread polling (QEMU's
 # default) and not (poll-max-ns=0, "-poll0"); instructions on null-co.
@@ -59,7 +61,7 @@ for w in randread-qd1 randread-qd32 seqwrite-qd32 randrw-qd32 \
         done
     done
 done
-for w in randread-qd32 seqwrite-qd32; do
+for w in randread-qd1 randread-qd32 seqwrite-qd32; do
     for poll in "" -poll0; do
         opts="${poll:+--poll0 }--callgrind"
         cells+=("p2-callgrind-$w-null$poll|$p2 $w null $opts")

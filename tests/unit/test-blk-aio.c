@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The contracts of the blk_aio_*() path: AIOCBs from a per-thread cache,
+ * completions of requests that finished at once run in batches by one
+ * BH per AioContext (util/aiocb-batch.c).
+ */
+
+#include "qemu/osdep.h"
+#include <malloc.h>
+#include "block/block.h"
+#include "block/aiocb-batch.h"
+#include "system/block-backend.h"
+#include "qapi/error.h"
+#include "qobject/qdict.h"
+#include "qemu/main-loop.h"
+
+#define DISK_SIZE (64 * 1024 * 1024)
+#define REQ_SIZE 4096
+#define MAX_REQS 64
+
+typedef struct Completion {
+    int ret;
+    int calls;
+    unsigned seq;           /* when it completed, from 1 on */
+} Completion;
+
+typedef struct Run {
+    BlockBackend *blk;
+    QEMUIOVector qiov;
+    uint8_t buf[REQ_SIZE];
+    Completion done[MAX_REQS];
+    unsigned completed;
+    /* Requests a completion submits again, for the resubmission tests */
+    unsigned resubmit;
+} Run;
+
+static Run run;
+
+/* A BlockBackend on null-co; @latency_ns > 0 makes every request yield */
+static BlockBackend *open_null(int64_t latency_ns)
+{
+    QDict *opts = qdict_new();
+    BlockBackend *blk;
+
+    qdict_put_str(opts, "driver", "null-co");
+    qdict_put_int(opts, "size", DISK_SIZE);
+    qdict_put_bool(opts, "read-zeroes", true);
+    qdict_put_int(opts, "latency-ns", latency_ns);
+    blk = blk_new_open(NULL, NULL, opts, BDRV_O_RDWR, &error_abort);
+    g_assert(blk);
+    return blk;
+}
+
+static void setup(int64_t latency_ns)
+{
+    memset(&run, 0, sizeof(run));
+    run.blk = open_null(latency_ns);
+    qemu_iovec_init_buf(&run.qiov, run.buf, sizeof(run.buf));
+}
+
+static void teardown(void)
+{
+    blk_unref(run.blk);
+    run.blk = NULL;
+}
+
+static void read_cb(void *opaque, int ret)
+{
+    Completion *c = opaque;
+
+    c->ret = ret;
+    c->calls++;
+    c->seq = ++run.completed;
+    if (run.resubmit) {
+        run.resubmit--;
+        blk_aio_preadv(run.blk, 0, &run.qiov, 0, read_cb, c);
+    }
+}
+
+static BlockAIOCB *submit_read(int64_t offset, Completion *c)
+{
+    return blk_aio_preadv(run.blk, offset, &run.qiov, 0, read_cb, c);
+}
+
+static void wait_for(unsigned completed)
+{
+    while (run.completed < completed) {
+        aio_poll(qemu_get_aio_context(), true);
+    }
+}
+
+/* A request that completes at once calls back only after blk_aio_* returns */
+static void test_no_synchronous_callback(void)
+{
+    setup(0);
+    g_assert(submit_read(0, &run.done[0]));
+    g_assert_cmpint(run.done[0].calls, ==, 0);
+    wait_for(1);
+    g_assert_cmpint(run.done[0].calls, ==, 1);
+    g_assert_cmpint(run.done[0].ret, ==, 0);
+    teardown();
+}
+
+/* Completions that finished at once run in submission order, in one pass */
+static void test_completion_order(void)
+{
+    unsigned i;
+
+    setup(0);
+    for (i = 0; i < MAX_REQS; i++) {
+        submit_read((int64_t)i * REQ_SIZE, &run.done[i]);
+    }
+    g_assert_cmpint(run.completed, ==, 0);
+    aio_poll(qemu_get_aio_context(), false);
+    g_assert_cmpint(run.completed, ==, MAX_REQS);
+    for (i = 0; i < MAX_REQS; i++) {
+        g_assert_cmpint(run.done[i].calls, ==, 1);
+        g_assert_cmpint(run.done[i].seq, ==, i + 1);
+    }
+    teardown();
+}
+
+/*
+ * A callback that submits again does not keep the event loop in one pass:
+ * what it queues runs in the next one.
+ */
+static void test_resubmission_waits_for_next_pass(void)
+{
+    setup(0);
+    run.resubmit = 10;
+    submit_read(0, &run.done[0]);
+    aio_poll(qemu_get_aio_context(), false);
+    g_assert_cmpint(run.completed, ==, 1);
+    aio_poll(qemu_get_aio_context(), false);
+    g_assert_cmpint(run.completed, ==, 2);
+    wait_for(11);
+    g_assert_cmpint(run.done[0].calls, ==, 11);
+    g_assert_cmpint(run.resubmit, ==, 0);
+    teardown();
+}
+
+/* Errors reach the callback with their value */
+static void test_errors(void)
+{
+    BlockBackend *empty = blk_new(qemu_get_aio_context(), BLK_PERM_ALL,
+                                  BLK_PERM_ALL);
+    Run *r = &run;
+
+    setup(0);
+    /* Past the end of the disk */
+    submit_read(DISK_SIZE, &r->done[0]);
+    /* Negative offset */
+    submit_read(-REQ_SIZE, &r->done[1]);
+    /* No medium */
+    blk_aio_preadv(empty, 0, &r->qiov, 0, read_cb, &r->done[2]);
+    /* A good one after them still succeeds */
+    submit_read(DISK_SIZE - REQ_SIZE, &r->done[3]);
+    wait_for(4);
+    g_assert_cmpint(r->done[0].ret, ==, -EIO);
+    g_assert_cmpint(r->done[1].ret, ==, -EIO);
+    g_assert_cmpint(r->done[2].ret, ==, -ENOMEDIUM);
+    g_assert_cmpint(r->done[3].ret, ==, 0);
+    blk_unref(empty);
+    teardown();
+}
+
+/* Drain returns only when every request, queued completions too, ran */
+static void test_drain_in_flight(void)
+{
+    unsigned i;
+
+    for (i = 0; i < 2; i++) {
+        unsigned j;
+
+        /* Once completing at once, once yielding in the driver */
+        setup(i ? 1000 * 1000 : 0);
+        for (j = 0; j < MAX_REQS; j++) {
+            submit_read((int64_t)j * REQ_SIZE, &run.done[j]);
+        }
+        blk_drain(run.blk);
+        g_assert_cmpint(run.completed, ==, MAX_REQS);
+        for (j = 0; j < MAX_REQS; j++) {
+            g_assert_cmpint(run.done[j].calls, ==, 1);
+            g_assert_cmpint(run.done[j].ret, ==, 0);
+        }
+        teardown();
+    }
+}
+
+/* Cancelling an in-flight request waits for it; its callback runs once */
+static void test_cancel_in_flight(void)
+{
+    BlockAIOCB *acb;
+
+    setup(1000 * 1000);
+    acb = submit_read(0, &run.done[0]);
+    submit_read(REQ_SIZE, &run.done[1]);
+    g_assert_cmpint(run.completed, ==, 0);
+    blk_aio_cancel(acb);
+    g_assert_cmpint(run.done[0].calls, ==, 1);
+    blk_aio_cancel_async(submit_read(2 * REQ_SIZE, &run.done[2]));
+    wait_for(3);
+    blk_drain(run.blk);
+    g_assert_cmpint(run.done[0].calls, ==, 1);
+    g_assert_cmpint(run.done[1].calls, ==, 1);
+    g_assert_cmpint(run.done[2].calls, ==, 1);
+    teardown();
+}
+
+/* The AIOCB cache gives the same storage back, and does not grow */
+static void test_aiocb_cache_reuse(void)
+{
+    static const AIOCBInfo info = {
+        .aiocb_size = sizeof(BlockAIOCB),
+        .cached = true,
+    };
+    BlockAIOCB *a = qemu_aio_get(&info, NULL, NULL, NULL);
+    BlockAIOCB *b;
+
+    qemu_aio_unref(a);
+    b = qemu_aio_get(&info, NULL, NULL, NULL);
+    g_assert(a == b);
+    g_assert_cmpint(b->refcnt, ==, 1);
+    qemu_aio_unref(b);
+}
+
+static size_t heap_in_use(void)
+{
+    return mallinfo2().uordblks;
+}
+
+/* One million requests leave the heap where a thousand left it */
+static void test_steady_state(void)
+{
+    const unsigned warmup = 1000, total = 1000 * 1000;
+    unsigned i, depth = 32;
+    size_t before;
+
+    setup(0);
+    /* Keep @depth requests going, each completion submitting the next */
+    run.resubmit = warmup;
+    for (i = 0; i < depth; i++) {
+        submit_read(0, &run.done[i]);
+    }
+    wait_for(warmup + depth);
+    before = heap_in_use();
+    run.resubmit = total;
+    for (i = 0; i < depth; i++) {
+        submit_read(0, &run.done[i]);
+    }
+    wait_for(warmup + depth + total + depth);
+    g_assert_cmpuint(run.completed, ==, warmup + depth + total + depth);
+    g_assert_cmpuint(heap_in_use(), <=, before);
+    teardown();
+}
+
+int main(int argc, char **argv)
+{
+    bdrv_init();
+    qemu_init_main_loop(&error_abort);
+    g_test_init(&argc, &argv, NULL);
+
+    g_test_add_func("/blk-aio/no-synchronous-callback",
+                    test_no_synchronous_callback);
+    g_test_add_func("/blk-aio/completion-order", test_completion_order);
+    g_test_add_func("/blk-aio/resubmission-waits-for-next-pass",
+                    test_resubmission_waits_for_next_pass);
+    g_test_add_func("/blk-aio/errors", test_errors);
+    g_test_add_func("/blk-aio/drain-in-flight", test_drain_in_flight);
+    g_test_add_func("/blk-aio/cancel-in-flight", test_cancel_in_flight);
+    g_test_add_func("/blk-aio/aiocb-cache-reuse", test_aiocb_cache_reuse);
+    g_test_add_func("/blk-aio/steady-state", test_steady_state);
+
+    return g_test_run();
+}

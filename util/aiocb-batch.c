@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * AIOCB storage without the heap, and completions run in batches
+ *
+ * See include/block/aiocb-batch.h.  Both pieces of state are per thread:
+ * a thread runs at most one AioContext of its own (an iothread, or the
+ * main loop), and the AIOCB cache needs no lock when each thread keeps
+ * its own.  The main AioContext is the exception: vCPU threads holding
+ * the BQL submit requests in it too, so its completion ring is a single
+ * one that the BQL protects.
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/coroutine-tls.h"
+#include "qemu/main-loop.h"
+#include "qemu/notify.h"
+#include "qemu/thread.h"
+#include "system/replay.h"
+#include "block/aiocb-batch.h"
+#include "trace.h"
+
+/* How many free AIOCBs a thread keeps at most (32 KiB) */
+#define AIOCB_CACHE_MAX 256
+
+typedef struct AiocbFree {
+    struct AiocbFree *next;
+} AiocbFree;
+
+typedef struct AiocbCompletion {
+    QEMUBHFunc *fn;
+    void *opaque;
+} AiocbCompletion;
+
+/* The completions one AioContext still has to run, oldest first */
+typedef struct AiocbCompletionRing {
+    AioContext *ctx;
+    QEMUBH *bh;
+    AiocbCompletion *slots;
+    unsigned size;      /* a power of two, or 0 before the first use */
+    unsigned head;
+    unsigned len;
+} AiocbCompletionRing;
+
+typedef struct AiocbThreadState {
+    AiocbFree *free;
+    unsigned n_free;
+    AiocbCompletionRing ring;   /* for the thread's own iothread context */
+    Notifier exit_notifier;
+} AiocbThreadState;
+
+QEMU_DEFINE_STATIC_CO_TLS(AiocbThreadState, aiocb_thread_state)
+
+/* The main loop's ring, for the main thread and vCPU threads (BQL) */
+static AiocbCompletionRing main_ring;
+
+static void aiocb_ring_run(void *opaque);
+
+static void aiocb_ring_push(AiocbCompletionRing *ring, QEMUBHFunc *fn,
+                            void *opaque)
+{
+    if (unlikely(ring->len == ring->size)) {
+        unsigned size = ring->size ? ring->size * 2 : 64;
+        AiocbCompletion *slots = g_new(AiocbCompletion, size);
+        unsigned i;
+
+        for (i = 0; i < ring->len; i++) {
+            slots[i] = ring->slots[(ring->head + i) & (ring->size - 1)];
+        }
+        g_free(ring->slots);
+        ring->slots = slots;
+        ring->size = size;
+        ring->head = 0;
+    }
+    ring->slots[(ring->head + ring->len) & (ring->size - 1)] =
+        (AiocbCompletion) { .fn = fn, .opaque = opaque };
+    if (ring->len++ == 0) {
+        qemu_bh_schedule(ring->bh);
+    }
+}
+
+/*
+ * The BH: run the completions queued before this pass.  Each is taken off
+ * the ring before it runs, so a callback that polls the event loop, or
+ * queues new completions, finds the ring consistent; the new ones run in
+ * the next pass, so a callback that resubmits cannot keep the loop here.
+ */
+static void aiocb_ring_run(void *opaque)
+{
+    AiocbCompletionRing *ring = opaque;
+    unsigned n = ring->len;
+
+    trace_aiocb_ring_run(ring->ctx, n);
+    while (n-- && ring->len) {
+        AiocbCompletion c = ring->slots[ring->head];
+
+        ring->head = (ring->head + 1) & (ring->size - 1);
+        ring->len--;
+        c.fn(c.opaque);
+    }
+    if (ring->len) {
+        qemu_bh_schedule(ring->bh);
+    }
+}
+
+static void aiocb_thread_exit(Notifier *n, void *unused)
+{
+    AiocbThreadState *s = container_of(n, AiocbThreadState, exit_notifier);
+    AiocbCompletionRing *ring = &s->ring;
+
+    /*
+     * Every queued completion holds its BlockBackend in flight, and the
+     * context is drained before its thread stops: the ring is empty.
+     */
+    assert(!ring->len);
+    if (ring->bh) {
+        qemu_bh_delete(ring->bh);
+    }
+    g_free(ring->slots);
+    while (s->free) {
+        AiocbFree *f = s->free;
+
+        s->free = f->next;
+        g_free(f);
+    }
+    *s = (AiocbThreadState) {};
+}
+
+static AiocbThreadState *aiocb_thread_state(void)
+{
+    AiocbThreadState *s = get_ptr_aiocb_thread_state();
+
+    if (unlikely(!s->exit_notifier.notify)) {
+        s->exit_notifier.notify = aiocb_thread_exit;
+        qemu_thread_atexit_add(&s->exit_notifier);
+    }
+    return s;
+}
+
+void aiocb_defer_completion(QEMUBHFunc *fn, void *opaque)
+{
+    AioContext *ctx = qemu_get_current_aio_context();
+    AiocbCompletionRing *ring;
+
+    /* Record/replay orders BHs by its own log */
+    if (unlikely(replay_events_enabled())) {
+        replay_bh_schedule_oneshot_event(ctx, fn, opaque);
+        return;
+    }
+
+    ring = ctx == qemu_get_aio_context() ? &main_ring
+                                         : &aiocb_thread_state()->ring;
+    if (unlikely(ring->ctx != ctx)) {
+        assert(!ring->ctx);
+        ring->ctx = ctx;
+        ring->bh = aio_bh_new(ctx, aiocb_ring_run, ring);
+    }
+    trace_aiocb_defer_completion(ctx, opaque, ring->len);
+    aiocb_ring_push(ring, fn, opaque);
+}
+
+void *aiocb_cache_alloc(size_t size)
+{
+    AiocbThreadState *s = get_ptr_aiocb_thread_state();
+    AiocbFree *f = s->free;
+
+    assert(size <= AIOCB_CACHE_OBJECT_SIZE);
+    if (unlikely(!f)) {
+        trace_aiocb_cache_miss();
+        return g_malloc(AIOCB_CACHE_OBJECT_SIZE);
+    }
+    s->free = f->next;
+    s->n_free--;
+    return f;
+}
+
+void aiocb_cache_free(void *acb)
+{
+    AiocbThreadState *s = aiocb_thread_state();
+    AiocbFree *f = acb;
+
+    if (unlikely(s->n_free >= AIOCB_CACHE_MAX)) {
+        g_free(acb);
+        return;
+    }
+    f->next = s->free;
+    s->free = f;
+    s->n_free++;
+}
