@@ -19,7 +19,7 @@
 #include "qemu/osdep.h"
 #include <sys/socket.h>
 #include <sys/un.h>
-#ifdef __linux__
+#ifdef CONFIG_LINUX
 #include <sys/prctl.h>
 #endif
 #include "libqtest-single.h"
@@ -46,7 +46,7 @@ static GPid nbd_server_pid;
 
 static void nbd_server_die_with_test(gpointer unused)
 {
-#ifdef __linux__
+#ifdef CONFIG_LINUX
     /* No server left behind by a test that aborts */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 #endif
