@@ -13,6 +13,10 @@
 #include "qapi/error.h"
 #include "qobject/qdict.h"
 #include "qemu/main-loop.h"
+#include "qemu/module.h"
+#include "block/aio-wait.h"
+#include "qemu/throttle.h"
+#include "iothread.h"
 
 #define DISK_SIZE (64 * 1024 * 1024)
 #define REQ_SIZE 4096
@@ -70,7 +74,8 @@ static void read_cb(void *opaque, int ret)
 
     c->ret = ret;
     c->calls++;
-    c->seq = ++run.completed;
+    /* The main thread watches it while an iothread completes requests */
+    c->seq = qatomic_inc_fetch(&run.completed);
     if (run.resubmit) {
         run.resubmit--;
         blk_aio_preadv(run.blk, 0, &run.qiov, 0, read_cb, c);
@@ -207,6 +212,81 @@ static void test_cancel_in_flight(void)
     teardown();
 }
 
+/* Throttled requests complete, in the order they were submitted */
+static void test_throttled_in_order(void)
+{
+    const unsigned n = 20;
+    ThrottleConfig cfg;
+    unsigned i;
+
+    setup(0);
+    throttle_config_init(&cfg);
+    /* A few at once, then one every 10 ms */
+    cfg.buckets[THROTTLE_OPS_TOTAL].avg = 100;
+    blk_io_limits_enable(run.blk, "test-blk-aio");
+    blk_set_io_limits(run.blk, &cfg);
+    for (i = 0; i < n; i++) {
+        submit_read((int64_t)i * REQ_SIZE, &run.done[i]);
+    }
+    aio_poll(qemu_get_aio_context(), false);
+    g_assert_cmpint(run.completed, <, n);
+    wait_for(n);
+    for (i = 0; i < n; i++) {
+        g_assert_cmpint(run.done[i].ret, ==, 0);
+        g_assert_cmpint(run.done[i].seq, ==, i + 1);
+    }
+    blk_io_limits_disable(run.blk);
+    teardown();
+}
+
+static void submit_batch_bh(void *opaque)
+{
+    unsigned i, *first = opaque;
+
+    for (i = *first; i < *first + 16; i++) {
+        submit_read((int64_t)i * REQ_SIZE, &run.done[i]);
+    }
+}
+
+/*
+ * Requests in flight when the BlockBackend moves to an iothread complete
+ * first; requests submitted in the iothread complete there, through its
+ * own completion ring; then back, and the iothread ends (its ring goes
+ * with it, empty).
+ */
+static void test_aio_context_move(void)
+{
+    IOThread *iothread = iothread_new();
+    AioContext *ctx = iothread_get_aio_context(iothread);
+    unsigned i, first;
+
+    for (i = 0; i < 2; i++) {
+        /* With requests completing at once, then yielding in the driver */
+        setup(i ? 1000 * 1000 : 0);
+        first = 0;
+        submit_batch_bh(&first);
+        blk_set_aio_context(run.blk, ctx, &error_abort);
+        g_assert_cmpint(run.completed, ==, 16);
+
+        first = 16;
+        aio_wait_bh_oneshot(ctx, submit_batch_bh, &first);
+        while (qatomic_read(&run.completed) < 32) {
+            g_usleep(1000);
+        }
+        blk_set_aio_context(run.blk, qemu_get_aio_context(), &error_abort);
+
+        first = 32;
+        submit_batch_bh(&first);
+        wait_for(48);
+        for (first = 0; first < 48; first++) {
+            g_assert_cmpint(run.done[first].calls, ==, 1);
+            g_assert_cmpint(run.done[first].ret, ==, 0);
+        }
+        teardown();
+    }
+    iothread_join(iothread);
+}
+
 /* The AIOCB cache gives the same storage back, and does not grow */
 static void test_aiocb_cache_reuse(void)
 {
@@ -258,6 +338,7 @@ int main(int argc, char **argv)
 {
     bdrv_init();
     qemu_init_main_loop(&error_abort);
+    module_call_init(MODULE_INIT_QOM);
     g_test_init(&argc, &argv, NULL);
 
     g_test_add_func("/blk-aio/no-synchronous-callback",
@@ -268,6 +349,8 @@ int main(int argc, char **argv)
     g_test_add_func("/blk-aio/errors", test_errors);
     g_test_add_func("/blk-aio/drain-in-flight", test_drain_in_flight);
     g_test_add_func("/blk-aio/cancel-in-flight", test_cancel_in_flight);
+    g_test_add_func("/blk-aio/throttled-in-order", test_throttled_in_order);
+    g_test_add_func("/blk-aio/aio-context-move", test_aio_context_move);
     g_test_add_func("/blk-aio/aiocb-cache-reuse", test_aiocb_cache_reuse);
     g_test_add_func("/blk-aio/steady-state", test_steady_state);
 
