@@ -22,9 +22,20 @@
 /* How many free AIOCBs a thread keeps at most (32 KiB) */
 #define AIOCB_CACHE_MAX 256
 
-typedef struct AiocbFree {
-    struct AiocbFree *next;
-} AiocbFree;
+/*
+ * A cached AIOCB is unreachable for AddressSanitizer: a use after its
+ * release is reported as it would be after g_free().
+ */
+#ifdef CONFIG_ASAN_IFACE_FIBER
+#include <sanitizer/asan_interface.h>
+#define aiocb_cache_poison(p) \
+    ASAN_POISON_MEMORY_REGION(p, AIOCB_CACHE_OBJECT_SIZE)
+#define aiocb_cache_unpoison(p) \
+    ASAN_UNPOISON_MEMORY_REGION(p, AIOCB_CACHE_OBJECT_SIZE)
+#else
+#define aiocb_cache_poison(p)   ((void)(p))
+#define aiocb_cache_unpoison(p) ((void)(p))
+#endif
 
 typedef struct AiocbCompletion {
     QEMUBHFunc *fn;
@@ -42,7 +53,8 @@ typedef struct AiocbCompletionRing {
 } AiocbCompletionRing;
 
 typedef struct AiocbThreadState {
-    AiocbFree *free;
+    /* Free AIOCBs, not linked through themselves so that all is poisoned */
+    void *free[AIOCB_CACHE_MAX];
     unsigned n_free;
     AiocbCompletionRing ring;   /* for the thread's own iothread context */
     Notifier exit_notifier;
@@ -116,11 +128,11 @@ static void aiocb_thread_exit(Notifier *n, void *unused)
         qemu_bh_delete(ring->bh);
     }
     g_free(ring->slots);
-    while (s->free) {
-        AiocbFree *f = s->free;
+    while (s->n_free) {
+        void *acb = s->free[--s->n_free];
 
-        s->free = f->next;
-        g_free(f);
+        aiocb_cache_unpoison(acb);
+        g_free(acb);
     }
     *s = (AiocbThreadState) {};
 }
@@ -161,28 +173,26 @@ void aiocb_defer_completion(QEMUBHFunc *fn, void *opaque)
 void *aiocb_cache_alloc(size_t size)
 {
     AiocbThreadState *s = get_ptr_aiocb_thread_state();
-    AiocbFree *f = s->free;
+    void *acb;
 
     assert(size <= AIOCB_CACHE_OBJECT_SIZE);
-    if (unlikely(!f)) {
+    if (unlikely(!s->n_free)) {
         trace_aiocb_cache_miss();
         return g_malloc(AIOCB_CACHE_OBJECT_SIZE);
     }
-    s->free = f->next;
-    s->n_free--;
-    return f;
+    acb = s->free[--s->n_free];
+    aiocb_cache_unpoison(acb);
+    return acb;
 }
 
 void aiocb_cache_free(void *acb)
 {
     AiocbThreadState *s = aiocb_thread_state();
-    AiocbFree *f = acb;
 
-    if (unlikely(s->n_free >= AIOCB_CACHE_MAX)) {
+    if (unlikely(s->n_free == AIOCB_CACHE_MAX)) {
         g_free(acb);
         return;
     }
-    f->next = s->free;
-    s->free = f;
-    s->n_free++;
+    aiocb_cache_poison(acb);
+    s->free[s->n_free++] = acb;
 }
