@@ -212,6 +212,30 @@ static void test_cancel_in_flight(void)
     teardown();
 }
 
+/*
+ * A request submitted while its node is drained waits in the queue of the
+ * BlockBackend; cancelling it asynchronously does not lose it: it runs,
+ * and calls back once, when the drained section ends.
+ */
+static void test_cancel_queued(void)
+{
+    BlockDriverState *bs;
+
+    setup(0);
+    bs = blk_bs(run.blk);
+    bdrv_drained_begin(bs);
+    blk_aio_cancel_async(submit_read(0, &run.done[0]));
+    submit_read(REQ_SIZE, &run.done[1]);
+    aio_poll(qemu_get_aio_context(), false);
+    g_assert_cmpint(run.completed, ==, 0);
+    bdrv_drained_end(bs);
+    wait_for(2);
+    g_assert_cmpint(run.done[0].calls, ==, 1);
+    g_assert_cmpint(run.done[0].ret, ==, 0);
+    g_assert_cmpint(run.done[1].seq, ==, 2);
+    teardown();
+}
+
 /* Throttled requests complete, in the order they were submitted */
 static void test_throttled_in_order(void)
 {
@@ -349,6 +373,7 @@ int main(int argc, char **argv)
     g_test_add_func("/blk-aio/errors", test_errors);
     g_test_add_func("/blk-aio/drain-in-flight", test_drain_in_flight);
     g_test_add_func("/blk-aio/cancel-in-flight", test_cancel_in_flight);
+    g_test_add_func("/blk-aio/cancel-queued", test_cancel_queued);
     g_test_add_func("/blk-aio/throttled-in-order", test_throttled_in_order);
     g_test_add_func("/blk-aio/aio-context-move", test_aio_context_move);
     g_test_add_func("/blk-aio/aiocb-cache-reuse", test_aiocb_cache_reuse);
