@@ -8,7 +8,6 @@
 #include "qemu/osdep.h"
 #include <malloc.h>
 #include "block/block.h"
-#include "block/aiocb-batch.h"
 #include "system/block-backend.h"
 #include "qapi/error.h"
 #include "qobject/qdict.h"
@@ -68,6 +67,13 @@ static void teardown(void)
     run.blk = NULL;
 }
 
+static void read_cb(void *opaque, int ret);
+
+static BlockAIOCB *submit_read(int64_t offset, Completion *c)
+{
+    return blk_aio_preadv(run.blk, offset, &run.qiov, 0, read_cb, c);
+}
+
 static void read_cb(void *opaque, int ret)
 {
     Completion *c = opaque;
@@ -78,13 +84,8 @@ static void read_cb(void *opaque, int ret)
     c->seq = qatomic_inc_fetch(&run.completed);
     if (run.resubmit) {
         run.resubmit--;
-        blk_aio_preadv(run.blk, 0, &run.qiov, 0, read_cb, c);
+        submit_read(0, c);
     }
-}
-
-static BlockAIOCB *submit_read(int64_t offset, Completion *c)
-{
-    return blk_aio_preadv(run.blk, offset, &run.qiov, 0, read_cb, c);
 }
 
 static void wait_for(unsigned completed)
@@ -282,7 +283,7 @@ static void test_aio_context_move(void)
 {
     IOThread *iothread = iothread_new();
     AioContext *ctx = iothread_get_aio_context(iothread);
-    unsigned i, first;
+    unsigned i, j, first;
 
     for (i = 0; i < 2; i++) {
         /* With requests completing at once, then yielding in the driver */
@@ -302,9 +303,9 @@ static void test_aio_context_move(void)
         first = 32;
         submit_batch_bh(&first);
         wait_for(48);
-        for (first = 0; first < 48; first++) {
-            g_assert_cmpint(run.done[first].calls, ==, 1);
-            g_assert_cmpint(run.done[first].ret, ==, 0);
+        for (j = 0; j < 48; j++) {
+            g_assert_cmpint(run.done[j].calls, ==, 1);
+            g_assert_cmpint(run.done[j].ret, ==, 0);
         }
         teardown();
     }
