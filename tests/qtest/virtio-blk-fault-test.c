@@ -33,6 +33,8 @@
 #define FAULT_SECTOR        4096
 #define FAULT_REQ_SECTORS   8
 #define FAULT_MERGED_REQS   8
+/* room around the fault; the whole disk is read back after each case */
+#define FAULT_DISK_SIZE     (4 * 1024 * 1024)
 
 static ModelDisk *disk;         /* of drive0 */
 
@@ -87,7 +89,7 @@ static void *fault_setup(GString *cmd_line, void *arg)
     }
     fault_machine_cmdline = g_strdup(cmd_line->str);
     g_test_queue_destroy(fault_cmdline_free, NULL);
-    model_disk_create(&disk, DISK_SIZE);
+    model_disk_create(&disk, FAULT_DISK_SIZE);
     g_string_append_printf(cmd_line,
                            " -drive if=none,id=drive0,format=raw,"
                            "auto-read-only=off,%s=%s,file.driver=blkdebug,"

@@ -34,6 +34,8 @@
 #define NBD_REQS            16
 #define NBD_REQ_SECTORS     8
 #define NBD_SECTOR          2048
+/* room around the writes; the whole disk is read back after each case */
+#define NBD_DISK_SIZE       (4 * 1024 * 1024)
 
 typedef struct NbdCase {
     const char *policy;         /* werror= */
@@ -123,7 +125,7 @@ static void *nbd_setup(GString *cmd_line, void *arg)
 {
     const NbdCase *nc = arg;
 
-    model_disk_create(&disk, DISK_SIZE);
+    model_disk_create(&disk, NBD_DISK_SIZE);
     nbd_socket = g_strdup_printf("%s/qtest-nbd-%d.sock", g_get_tmp_dir(),
                                  getpid());
     g_test_queue_destroy(nbd_teardown, NULL);
