@@ -65,9 +65,20 @@ static void virtio_blk_req_fill(VirtIOBlockUsedBatch *batch,
     virtqueue_fill(req->vq, &req->elem, req->in_len, batch->filled++);
 }
 
+/* Account the successful requests @batch holds, with one lock */
+static void virtio_blk_account_done(VirtIOBlockUsedBatch *batch)
+{
+    if (batch->acct_done) {
+        block_acct_done_many(blk_get_stats(batch->dev->blk), batch->acct,
+                             batch->acct_done);
+        batch->acct_done = 0;
+    }
+}
+
 /*
  * Make the used entries @batch filled visible with one used index update,
- * then notify the guest (unless EVENT_IDX or its flags say not to).
+ * then notify the guest (unless EVENT_IDX or its flags say not to). Their
+ * latency is accounted up to here, when the guest can see them.
  * Called within rcu_read_lock(), as virtqueue_flush() wants.
  */
 static void virtio_blk_publish_used(VirtIOBlockUsedBatch *batch)
@@ -77,6 +88,7 @@ static void virtio_blk_publish_used(VirtIOBlockUsedBatch *batch)
     if (!batch->filled) {
         return;
     }
+    virtio_blk_account_done(batch);
     trace_virtio_blk_publish_used(vdev, batch->vq, batch->filled);
     virtqueue_flush(batch->vq, batch->filled);
     batch->filled = 0;
@@ -173,16 +185,21 @@ static int virtio_blk_apply_error_policy(VirtIOBlockReq *req, int error,
     return status;
 }
 
-/* Account @req, started with block_acct_start(), as completed @status */
-static void virtio_blk_account(VirtIOBlockReq *req, int status)
+/*
+ * Account @req, started with block_acct_start(), as completed @status,
+ * before its queue publishes it: a success with the others of its batch.
+ */
+static void virtio_blk_account(VirtIOBlockUsedBatch *batch,
+                               VirtIOBlockReq *req, int status)
 {
-    BlockAcctStats *stats = blk_get_stats(req->dev->blk);
-
-    if (status == VIRTIO_BLK_S_OK) {
-        block_acct_done(stats, &req->acct);
-    } else {
-        block_acct_failed(stats, &req->acct);
+    if (status != VIRTIO_BLK_S_OK) {
+        block_acct_failed(blk_get_stats(req->dev->blk), &req->acct);
+        return;
     }
+    if (batch->acct_done == VIRTIO_BLK_ACCT_BATCH) {
+        virtio_blk_account_done(batch);
+    }
+    batch->acct[batch->acct_done++] = req->acct;
 }
 
 /*
@@ -223,7 +240,7 @@ void virtio_blk_rw_complete(void *opaque, int ret)
             }
         }
         virtio_blk_req_fill(batch, req, status);
-        virtio_blk_account(req, status);
+        virtio_blk_account(batch, req, status);
         virtio_blk_free_request(req);
     }
     virtio_blk_publish_soon(batch);
@@ -241,10 +258,10 @@ static void virtio_blk_complete_alone(VirtIOBlockReq *req, int ret,
             return;
         }
     }
-    virtio_blk_req_complete(req, status);
     if (accounted) {
-        virtio_blk_account(req, status);
+        virtio_blk_account(virtio_blk_used_batch(req), req, status);
     }
+    virtio_blk_req_complete(req, status);
     virtio_blk_free_request(req);
 }
 
