@@ -37,7 +37,8 @@ export CCACHE_BASEDIR := $(TOP)
 export CCACHE_NOHASHDIR := 1
 
 .PHONY: all fork stock assemble check check-stock series check-series \
-	export reset-src clean distclean run bench fuzz asan check-asan
+	export reset-src clean distclean run bench fuzz asan check-asan \
+	check-upstream
 
 all: fork
 
@@ -126,6 +127,11 @@ series: assemble
 check-series: series
 	NINJA_TARGETS="$(STOCK_TARGETS) tests/qtest/qos-test" \
 		scripts/series.sh $(TOP) check
+
+# Apply build/series/ with `git am -3` to the newest upstream QEMU whose
+# source Debian still serves; lists the patches that conflict.
+check-upstream: series
+	scripts/upstream-check.sh $(TOP)
 
 # Copy the work committed in build/src back into this repository.
 export:
