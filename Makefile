@@ -38,7 +38,7 @@ export CCACHE_NOHASHDIR := 1
 
 .PHONY: all fork stock assemble check check-stock series check-series \
 	export reset-src clean distclean run bench fuzz asan check-asan \
-	check-upstream
+	check-upstream check-full
 
 all: fork
 
@@ -81,6 +81,11 @@ check: fork
 # The same suites on stock, for the rule "the fork passes what stock passes".
 check-stock: fork stock
 	scripts/check.sh $(TOP) stock
+
+# qemu-iotests -g auto for qcow2 on stock and fork (`make check` keeps to
+# -g quick); fails on a test that passes on stock only.
+check-full: fork stock
+	scripts/check-full.sh $(TOP)
 
 # The fork with AddressSanitizer and UBSan; any sanitizer report fails a
 # test. Frame pointers keep the reports' stacks whole.

@@ -7,6 +7,7 @@
 #             one process per test path
 #   unit      the block-layer unit tests, per test case
 #   iotests   qemu-iotests -g quick for raw and qcow2, per test
+#             (iotests-qcow2-auto, -g auto, only when asked: make check-full)
 #   guest     a Linux guest boots and fio writes and verifies its disk
 #             (scripts/guest), so that `make run` and the benchmark work
 #   migration (stock only, which has both builds) a VM holding requests
@@ -267,15 +268,18 @@ run_unit() {
     done
 }
 
-# qemu-iotests -g quick for one format. ./check's TAP output drops why a
+# qemu-iotests of one group (quick unless given) for one format; the
+# suite is iotests-FORMAT, or iotests-FORMAT-GROUP for another group.
+# ./check's TAP output drops why a
 # test did not run and how long it took, so its plain output is read:
 # "TEST STATUS [start] [end] TIME (last: TIME) DESCRIPTION", STATUS pass,
 # fail or "not run". Tests run in parallel, as upstream's check-block runs
 # them (each has its own scratch and socket directory).
 run_iotests() {
-    local fmt=$1 suite=iotests-$1 tests=() t status secs detail rc n=0
-    local log=$logs/iotests-$1.log dir=$build/tests/qemu-iotests
-    for t in $(cd "$dir" && ./check "-$fmt" -g quick -n 2>/dev/null); do
+    local fmt=$1 group=${2:-quick} suite=iotests-$1${2:+-$2}
+    local tests=() t status secs detail rc n=0
+    local log=$logs/$suite.log dir=$build/tests/qemu-iotests
+    for t in $(cd "$dir" && ./check "-$fmt" -g "$group" -n 2>/dev/null); do
         detail=$(skip_reason "$suite" "$t")
         if [ -n "$detail" ]; then
             count "$suite" "$t" skip "$detail"
@@ -284,7 +288,9 @@ run_iotests() {
         fi
     done
     [ ${#tests[@]} -gt 0 ] || { count "$suite" "(no tests found)" fail; return; }
-    (cd "$dir" && timeout 1800 ./check -j "$jobs" "-$fmt" "${tests[@]}" \
+    # -g auto is the larger group (make check-full): more time
+    (cd "$dir" && timeout $([ "$group" = quick ] && echo 1800 || echo 3600) \
+         ./check -j "$jobs" "-$fmt" "${tests[@]}" \
         > "$log" 2>&1)
     rc=$?
     while IFS=$'\t' read -r t status secs detail; do
@@ -380,6 +386,7 @@ for suite in "${suites[@]}"; do
     unit) run_unit ;;
     iotests-raw) run_iotests raw ;;
     iotests-qcow2) run_iotests qcow2 ;;
+    iotests-qcow2-auto) run_iotests qcow2 auto ;;
     guest) run_guest ;;
     migration) run_migration ;;
     *) echo "check: unknown suite $suite" >&2; exit 2 ;;
