@@ -52,6 +52,7 @@ blk_co_do_rw(BlockBackend *blk, bool is_write, int64_t offset, int64_t bytes,
 {
     ThrottleGroupMember *tgm = &blk->public.throttle_group_member;
     BlockDriverState *bs;
+    bool throttled;
     int ret;
 
     blk_wait_while_drained(blk, flags);
@@ -70,8 +71,14 @@ blk_co_do_rw(BlockBackend *blk, bool is_write, int64_t offset, int64_t bytes,
         return ret;
     }
 
-    bdrv_inc_in_flight(bs);
-    if (tgm->throttle_state) {
+    /*
+     * A request that waits in its throttle group counts as in flight on
+     * the node, as it will once bdrv_co_p*v_part() has it.  Unthrottled,
+     * nothing runs between here and there: no count of its own.
+     */
+    throttled = tgm->throttle_state;
+    if (throttled) {
+        bdrv_inc_in_flight(bs);
         throttle_group_co_io_limits_intercept(tgm, bytes,
                                               is_write ? THROTTLE_WRITE
                                                        : THROTTLE_READ);
@@ -87,7 +94,9 @@ blk_co_do_rw(BlockBackend *blk, bool is_write, int64_t offset, int64_t bytes,
         ret = bdrv_co_pwritev_part(blk->root, offset, bytes, qiov,
                                    qiov_offset, flags);
     }
-    bdrv_dec_in_flight(bs);
+    if (throttled) {
+        bdrv_dec_in_flight(bs);
+    }
     return ret;
 }
 
