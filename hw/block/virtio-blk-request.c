@@ -97,6 +97,20 @@ static bool virtio_blk_cut_headers(VirtIOBlockReq *req,
     return true;
 }
 
+/*
+ * Start accounting @req: requests popped in one pass start at the same
+ * time, the first one's, read once per pass.
+ */
+static void virtio_blk_acct_start(VirtIOBlockReq *req, MultiReqBuffer *mrb,
+                                  int64_t bytes, enum BlockAcctType type)
+{
+    if (!mrb->acct_start_ns) {
+        mrb->acct_start_ns = block_acct_clock_ns();
+    }
+    block_acct_start_at(blk_get_stats(req->dev->blk), &req->acct, bytes, type,
+                        mrb->acct_start_ns);
+}
+
 /* VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT */
 static int virtio_blk_start_rw(VirtIOBlockReq *req, MultiReqBuffer *mrb,
                                bool is_write, struct iovec *data_iov,
@@ -123,8 +137,7 @@ static int virtio_blk_start_rw(VirtIOBlockReq *req, MultiReqBuffer *mrb,
         return VIRTIO_BLK_S_IOERR;
     }
 
-    block_acct_start(blk_get_stats(s->blk), &req->acct, req->qiov.size,
-                     acct_type);
+    virtio_blk_acct_start(req, mrb, req->qiov.size, acct_type);
     virtio_blk_queue_rw(s, mrb, req, is_write);
     return VIRTIO_BLK_REQ_STARTED;
 }
@@ -135,7 +148,7 @@ static int virtio_blk_start_flush(VirtIOBlockReq *req, MultiReqBuffer *mrb)
     VirtIOBlock *s = req->dev;
 
     trace_virtio_blk_handle_flush(virtio_blk_vdev(s), req);
-    block_acct_start(blk_get_stats(s->blk), &req->acct, 0, BLOCK_ACCT_FLUSH);
+    virtio_blk_acct_start(req, mrb, 0, BLOCK_ACCT_FLUSH);
 
     /*
      * The writes parsed before the flush reach the block layer before it,
