@@ -126,17 +126,26 @@ static int coroutine_fn blk_co_do_flush(BlockBackend *blk)
     return bdrv_co_flush(blk_bs(blk));
 }
 
+/* blk_co_do_rw() counted in @blk's in_flight, for the blk_co_* callers */
+static inline int coroutine_fn QEMU_ALWAYS_INLINE
+blk_co_rw(BlockBackend *blk, bool is_write, int64_t offset, int64_t bytes,
+          QEMUIOVector *qiov, size_t qiov_offset, BdrvRequestFlags flags)
+{
+    int ret;
+
+    blk_inc_in_flight(blk);
+    ret = blk_co_do_rw(blk, is_write, offset, bytes, qiov, qiov_offset,
+                       flags);
+    blk_dec_in_flight(blk);
+    return ret;
+}
+
 int coroutine_fn blk_co_preadv_part(BlockBackend *blk, int64_t offset,
                                     int64_t bytes, QEMUIOVector *qiov,
                                     size_t qiov_offset, BdrvRequestFlags flags)
 {
-    int ret;
     IO_OR_GS_CODE();
-
-    blk_inc_in_flight(blk);
-    ret = blk_co_do_rw(blk, false, offset, bytes, qiov, qiov_offset, flags);
-    blk_dec_in_flight(blk);
-    return ret;
+    return blk_co_rw(blk, false, offset, bytes, qiov, qiov_offset, flags);
 }
 
 int coroutine_fn blk_co_preadv(BlockBackend *blk, int64_t offset,
@@ -152,13 +161,8 @@ int coroutine_fn blk_co_pwritev_part(BlockBackend *blk, int64_t offset,
                                      QEMUIOVector *qiov, size_t qiov_offset,
                                      BdrvRequestFlags flags)
 {
-    int ret;
     IO_OR_GS_CODE();
-
-    blk_inc_in_flight(blk);
-    ret = blk_co_do_rw(blk, true, offset, bytes, qiov, qiov_offset, flags);
-    blk_dec_in_flight(blk);
-    return ret;
+    return blk_co_rw(blk, true, offset, bytes, qiov, qiov_offset, flags);
 }
 
 int coroutine_fn blk_co_pwritev(BlockBackend *blk, int64_t offset,
@@ -253,28 +257,28 @@ BlockAIOCB *blk_aio_prwv(BlockBackend *blk, int64_t offset, int64_t bytes,
     return &acb->common;
 }
 
-static void coroutine_fn blk_aio_read_entry(void *opaque)
+/* The coroutine of a read or write AIO request (write-zeroes: no qiov) */
+static inline void coroutine_fn QEMU_ALWAYS_INLINE
+blk_aio_rw(BlkAioEmAIOCB *acb, bool is_write)
 {
-    BlkAioEmAIOCB *acb = opaque;
     BlkRwCo *rwco = &acb->rwco;
     QEMUIOVector *qiov = rwco->iobuf;
 
-    assert(qiov->size == acb->bytes);
-    rwco->ret = blk_co_do_rw(rwco->blk, false, rwco->offset, acb->bytes,
+    assert(is_write ? !qiov || qiov->size == acb->bytes
+                    : qiov->size == acb->bytes);
+    rwco->ret = blk_co_do_rw(rwco->blk, is_write, rwco->offset, acb->bytes,
                              qiov, 0, rwco->flags);
     blk_aio_complete(acb);
 }
 
+static void coroutine_fn blk_aio_read_entry(void *opaque)
+{
+    blk_aio_rw(opaque, false);
+}
+
 static void coroutine_fn blk_aio_write_entry(void *opaque)
 {
-    BlkAioEmAIOCB *acb = opaque;
-    BlkRwCo *rwco = &acb->rwco;
-    QEMUIOVector *qiov = rwco->iobuf;
-
-    assert(!qiov || qiov->size == acb->bytes);
-    rwco->ret = blk_co_do_rw(rwco->blk, true, rwco->offset, acb->bytes,
-                             qiov, 0, rwco->flags);
-    blk_aio_complete(acb);
+    blk_aio_rw(opaque, true);
 }
 
 static void coroutine_fn blk_aio_pdiscard_entry(void *opaque)
