@@ -39,7 +39,8 @@ tarball=
 while read -r version; do
     upstream=${version#*:}
     upstream=${upstream%-*}
-    [ "$upstream" = "${ORIG_TARBALL#qemu_}" ] && break
+    # Older than that is no newer upstream
+    [ "qemu_$upstream.orig.tar.xz" = "$ORIG_TARBALL" ] && break
     if apt_source_fetch "$work/apt" "$DEB_SOURCE_PACKAGE=$version" \
                         "qemu_$upstream.orig.tar.xz" "$work/orig.tar.xz"; then
         tarball=$work/orig.tar.xz
