@@ -60,6 +60,13 @@ static void virtio_blk_req_fill(VirtIOBlockUsedBatch *batch,
 {
     trace_virtio_blk_req_complete(virtio_blk_vdev(req->dev), req, status);
 
+    if (unlikely(status != VIRTIO_BLK_S_OK)) {
+        if (status == VIRTIO_BLK_S_UNSUPP) {
+            batch->stats.unsupp++;
+        } else {
+            batch->stats.ioerr++;
+        }
+    }
     stb_p(&req->in->status, status);
     virtio_blk_undo_cuts(req);
     virtqueue_fill(req->vq, &req->elem, req->in_len, batch->filled++);
@@ -92,10 +99,11 @@ static void virtio_blk_publish_used(VirtIOBlockUsedBatch *batch)
     trace_virtio_blk_publish_used(vdev, batch->vq, batch->filled);
     virtqueue_flush(batch->vq, batch->filled);
     batch->filled = 0;
-    if (qemu_in_iothread()) {
-        virtio_notify_irqfd(vdev, batch->vq);
+    if (qemu_in_iothread() ? virtio_notify_irqfd(vdev, batch->vq)
+                           : virtio_notify(vdev, batch->vq)) {
+        batch->stats.notifications++;
     } else {
-        virtio_notify(vdev, batch->vq);
+        batch->stats.notifications_suppressed++;
     }
 }
 
@@ -155,6 +163,7 @@ static void virtio_blk_hold_request(VirtIOBlockReq *req)
     /* It restarts on its own, not as part of the I/O it was merged into */
     req->mr_next = NULL;
     virtio_blk_undo_cuts(req);
+    virtio_blk_used_batch(req)->stats.held++;
 
     WITH_QEMU_LOCK_GUARD(&s->rq_lock) {
         req->next = s->rq;

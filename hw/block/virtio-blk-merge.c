@@ -25,8 +25,9 @@
  * @niov buffers. The first request carries it: its qiov becomes the
  * merged one, and ->mr_next links the others for the completion.
  */
-static void virtio_blk_submit_run(VirtIOBlock *s, VirtIOBlockReq **reqs,
-                                  unsigned int n, int niov, bool is_write)
+static void virtio_blk_submit_run(VirtIOBlock *s, MultiReqBuffer *mrb,
+                                  VirtIOBlockReq **reqs, unsigned int n,
+                                  int niov, bool is_write)
 {
     VirtIOBlockReq *head = reqs[0];
     int64_t offset = head->sector_num << BDRV_SECTOR_BITS;
@@ -44,6 +45,8 @@ static void virtio_blk_submit_run(VirtIOBlock *s, VirtIOBlockReq **reqs,
             }
         }
         head->qiov = merged;    /* the head's own is external: no leak */
+        mrb->stats->merged_requests += n;
+        mrb->stats->merged_ios++;
         block_acct_merge_done(blk_get_stats(s->blk),
                               is_write ? BLOCK_ACCT_WRITE : BLOCK_ACCT_READ,
                               n - 1);
@@ -84,9 +87,10 @@ static void virtio_blk_sort_pending(VirtIOBlockPending *p)
 }
 
 /* Submit the requests of @p, merged into as few I/Os as the backend takes */
-static void virtio_blk_submit_list(VirtIOBlock *s, VirtIOBlockPending *p,
+static void virtio_blk_submit_list(VirtIOBlock *s, MultiReqBuffer *mrb,
                                    bool is_write)
 {
+    VirtIOBlockPending *p = &mrb->pending[is_write];
     uint64_t max_transfer, bytes = 0;
     int max_iov, niov = 0;
     int64_t end = 0;            /* the sector after the run */
@@ -94,7 +98,7 @@ static void virtio_blk_submit_list(VirtIOBlock *s, VirtIOBlockPending *p,
 
     if (p->num_reqs <= 1) {
         if (p->num_reqs) {
-            virtio_blk_submit_run(s, p->reqs, 1, p->reqs[0]->qiov.niov,
+            virtio_blk_submit_run(s, mrb, p->reqs, 1, p->reqs[0]->qiov.niov,
                                   is_write);
         }
         p->num_reqs = 0;
@@ -113,7 +117,7 @@ static void virtio_blk_submit_list(VirtIOBlock *s, VirtIOBlockPending *p,
             (req->sector_num != end ||
              niov + req->qiov.niov > max_iov ||
              bytes + req->qiov.size > max_transfer)) {
-            virtio_blk_submit_run(s, &p->reqs[start], i - start, niov,
+            virtio_blk_submit_run(s, mrb, &p->reqs[start], i - start, niov,
                                   is_write);
             start = i;
             niov = 0;
@@ -123,7 +127,8 @@ static void virtio_blk_submit_list(VirtIOBlock *s, VirtIOBlockPending *p,
         bytes += req->qiov.size;
         end = req->sector_num + req->qiov.size / BDRV_SECTOR_SIZE;
     }
-    virtio_blk_submit_run(s, &p->reqs[start], i - start, niov, is_write);
+    virtio_blk_submit_run(s, mrb, &p->reqs[start], i - start, niov,
+                          is_write);
     p->num_reqs = 0;
 }
 
@@ -137,11 +142,11 @@ void virtio_blk_queue_rw(VirtIOBlock *s, MultiReqBuffer *mrb,
     VirtIOBlockPending *p = &mrb->pending[is_write];
 
     if (!s->conf.request_merging) {
-        virtio_blk_submit_run(s, &req, 1, req->qiov.niov, is_write);
+        virtio_blk_submit_run(s, mrb, &req, 1, req->qiov.niov, is_write);
         return;
     }
     if (p->num_reqs == VIRTIO_BLK_MAX_MERGE_REQS) {
-        virtio_blk_submit_list(s, p, is_write);
+        virtio_blk_submit_list(s, mrb, is_write);
     }
     p->reqs[p->num_reqs++] = req;
 }
@@ -149,12 +154,12 @@ void virtio_blk_queue_rw(VirtIOBlock *s, MultiReqBuffer *mrb,
 /* Submit the writes of @mrb, before a FLUSH */
 void virtio_blk_submit_writes(VirtIOBlock *s, MultiReqBuffer *mrb)
 {
-    virtio_blk_submit_list(s, &mrb->pending[true], true);
+    virtio_blk_submit_list(s, mrb, true);
 }
 
 /* Submit every request of @mrb: the pass over the virtqueue is over */
 void virtio_blk_submit_pending(VirtIOBlock *s, MultiReqBuffer *mrb)
 {
-    virtio_blk_submit_list(s, &mrb->pending[false], false);
-    virtio_blk_submit_list(s, &mrb->pending[true], true);
+    virtio_blk_submit_list(s, mrb, false);
+    virtio_blk_submit_list(s, mrb, true);
 }

@@ -32,6 +32,13 @@ struct VirtIOBlockReqPool {
     unsigned int size;          /* requests the pool allocated */
 };
 
+unsigned int virtio_blk_pool_in_use(VirtIOBlock *s, unsigned int index)
+{
+    VirtIOBlockReqPool *pool = &s->req_pools[index];
+
+    return pool->size - pool->nidle;
+}
+
 void virtio_blk_init_request(VirtIOBlock *s, VirtQueue *vq,
                              VirtIOBlockReq *req, VirtIOBlockReqPool *pool)
 {
@@ -46,24 +53,28 @@ void virtio_blk_init_request(VirtIOBlock *s, VirtQueue *vq,
 
 /* Add a request to empty @pool, for virtqueue @vq of @s */
 static void virtio_blk_pool_grow(VirtIOBlock *s, VirtQueue *vq,
-                                 VirtIOBlockReqPool *pool)
+                                 VirtIOBlockReqPool *pool,
+                                 VirtIOBlockQueueStats *stats)
 {
     pool->idle = g_renew(VirtIOBlockReq *, pool->idle, pool->size + 1);
     pool->idle[pool->nidle++] = g_new0(VirtIOBlockReq, 1);
     pool->size++;
+    stats->pool_grows++;
     trace_virtio_blk_pool_grow(s, virtio_get_queue_index(vq), pool->size);
 }
 
 VirtIOBlockReq *virtio_blk_pop_request(VirtIOBlock *s, VirtQueue *vq)
 {
-    VirtIOBlockReqPool *pool = &s->req_pools[virtio_get_queue_index(vq)];
+    unsigned int index = virtio_get_queue_index(vq);
+    VirtIOBlockReqPool *pool = &s->req_pools[index];
+    VirtIOBlockQueueStats *stats = &s->used_batches[index].stats;
     VirtIOBlockReq *req;
 
     if (unlikely(!pool->nidle)) {
         if (virtio_queue_empty(vq)) {
             return NULL;
         }
-        virtio_blk_pool_grow(s, vq, pool);
+        virtio_blk_pool_grow(s, vq, pool, stats);
     }
 
     req = pool->idle[pool->nidle - 1];
@@ -71,6 +82,8 @@ VirtIOBlockReq *virtio_blk_pop_request(VirtIOBlock *s, VirtQueue *vq)
         return NULL;
     }
     pool->nidle--;
+    stats->in_flight_peak = MAX(stats->in_flight_peak,
+                                virtio_blk_pool_in_use(s, index));
     virtio_blk_init_request(s, vq, req, pool);
     return req;
 }

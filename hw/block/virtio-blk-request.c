@@ -137,6 +137,13 @@ static int virtio_blk_start_rw(VirtIOBlockReq *req, MultiReqBuffer *mrb,
         return VIRTIO_BLK_S_IOERR;
     }
 
+    if (is_write) {
+        mrb->stats->writes++;
+        mrb->stats->write_bytes += req->qiov.size;
+    } else {
+        mrb->stats->reads++;
+        mrb->stats->read_bytes += req->qiov.size;
+    }
     virtio_blk_acct_start(req, mrb, req->qiov.size, acct_type);
     virtio_blk_queue_rw(s, mrb, req, is_write);
     return VIRTIO_BLK_REQ_STARTED;
@@ -148,6 +155,7 @@ static int virtio_blk_start_flush(VirtIOBlockReq *req, MultiReqBuffer *mrb)
     VirtIOBlock *s = req->dev;
 
     trace_virtio_blk_handle_flush(virtio_blk_vdev(s), req);
+    mrb->stats->flushes++;
     virtio_blk_acct_start(req, mrb, 0, BLOCK_ACCT_FLUSH);
 
     /*
@@ -232,6 +240,7 @@ static int virtio_blk_check_discard_write_zeroes(VirtIOBlock *s,
 
 /* VIRTIO_BLK_T_DISCARD, VIRTIO_BLK_T_WRITE_ZEROES: one range each */
 static int virtio_blk_start_discard_write_zeroes(VirtIOBlockReq *req,
+                                                 MultiReqBuffer *mrb,
                                                  uint32_t type,
                                                  struct iovec *out_iov,
                                                  unsigned out_num)
@@ -274,6 +283,7 @@ static int virtio_blk_start_discard_write_zeroes(VirtIOBlockReq *req,
     }
 
     if (is_write_zeroes) {
+        mrb->stats->write_zeroes++;
         block_acct_start(blk_get_stats(s->blk), &req->acct,
                          num_sectors << BDRV_SECTOR_BITS, BLOCK_ACCT_WRITE);
         blk_aio_pwrite_zeroes(s->blk, sector << BDRV_SECTOR_BITS,
@@ -282,6 +292,7 @@ static int virtio_blk_start_discard_write_zeroes(VirtIOBlockReq *req,
                               BDRV_REQ_MAY_UNMAP : 0,
                               virtio_blk_discard_write_zeroes_complete, req);
     } else {
+        mrb->stats->discards++;
         blk_aio_pdiscard(s->blk, sector << BDRV_SECTOR_BITS,
                          num_sectors << BDRV_SECTOR_BITS,
                          virtio_blk_discard_write_zeroes_complete, req);
@@ -342,7 +353,7 @@ static int virtio_blk_start_request(VirtIOBlockReq *req, MultiReqBuffer *mrb)
     /* These two have VIRTIO_BLK_T_OUT set: it is masked above */
     case VIRTIO_BLK_T_DISCARD & ~VIRTIO_BLK_T_OUT:
     case VIRTIO_BLK_T_WRITE_ZEROES & ~VIRTIO_BLK_T_OUT:
-        return virtio_blk_start_discard_write_zeroes(req, type, out_iov,
+        return virtio_blk_start_discard_write_zeroes(req, mrb, type, out_iov,
                                                      out_num);
     case VIRTIO_BLK_T_ZONE_REPORT:
         virtio_blk_handle_zone_report(req, in_iov, in_num);
@@ -380,6 +391,7 @@ static int virtio_blk_handle_request(VirtIOBlockReq *req, MultiReqBuffer *mrb)
     req->outhdr_undo.modified_iov = NULL;
     req->inhdr_undo.modified_iov = NULL;
 
+    mrb->stats->requests++;
     status = virtio_blk_start_request(req, mrb);
     if (likely(status == VIRTIO_BLK_REQ_STARTED)) {
         return 0;
@@ -417,7 +429,9 @@ void virtio_blk_handle_vq(VirtIOBlock *s, VirtQueue *vq)
 {
     bool suppress_notifications = virtio_queue_get_notification(vq);
     VirtIOBlockReq *req;
-    MultiReqBuffer mrb = {};
+    MultiReqBuffer mrb = {
+        .stats = &s->used_batches[virtio_get_queue_index(vq)].stats,
+    };
     unsigned int nreqs = 0;
 
     defer_call_begin();
@@ -438,6 +452,10 @@ void virtio_blk_handle_vq(VirtIOBlock *s, VirtQueue *vq)
     } while (!virtio_queue_empty(vq));
 
     trace_virtio_blk_handle_vq(virtio_blk_vdev(s), vq, nreqs);
+    if (nreqs) {
+        mrb.stats->batches++;
+        mrb.stats->batch_peak = MAX(mrb.stats->batch_peak, nreqs);
+    }
     virtio_blk_submit_pending(s, &mrb);
     defer_call_end();
 }
@@ -451,7 +469,9 @@ void virtio_blk_restart_bh(void *opaque)
 {
     VirtIOBlockReq *req = opaque;
     VirtIOBlock *s = req->dev;
-    MultiReqBuffer mrb = {};
+    MultiReqBuffer mrb = {
+        .stats = &s->used_batches[virtio_get_queue_index(req->vq)].stats,
+    };
 
     while (req) {
         VirtIOBlockReq *next = req->next;

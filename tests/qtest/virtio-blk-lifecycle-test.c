@@ -39,7 +39,6 @@
 #define LC_GROWTH           (2 * 1024 * 1024)
 #define LC_NUM_REQUESTS     40
 #define LC_NUM_QUEUES       4
-#define LC_SLOT_HP          0x06        /* a hotplug slot of the pc machine */
 /*
  * The size of the ring full-ring tests fill, set by the driver: this QEMU
  * offers 1024 entries whatever queue-size says (migration compatibility),
@@ -234,36 +233,12 @@ static void lifecycle_unplug_held(QVirtioPCIDevice *hp, QGuestAllocator *alloc,
 {
     int i;
 
-    qpci_unplug_acpi_device_test(global_qtest, "drv1", LC_SLOT_HP);
+    qpci_unplug_acpi_device_test(global_qtest, "drv1", MODEL_HOTPLUG_SLOT);
     lifecycle_collect_held(alloc, vqs[nvqs - 1], m, b, "unplug");
     for (i = 0; i < nvqs; i++) {
         qvirtqueue_cleanup(hp->vdev.bus, vqs[i], alloc);
     }
     qos_object_destroy((QOSGraphObject *)hp);
-}
-
-/*
- * Hot-plug virtio-blk-pci drv1 on @drive in the hotplug slot, with the
- * properties in @props, and start it up to feature negotiation.
- */
-static QVirtioPCIDevice *lifecycle_plug(QPCIBus *bus, const char *drive,
-                                        QDict *props)
-{
-    QVirtioPCIDevice *dev;
-
-    qdict_put_str(props, "id", "drv1");
-    qdict_put_str(props, "drive", drive);
-    qdict_put_str(props, "addr", stringify(LC_SLOT_HP) ".0");
-    qtest_qmp_device_add_qdict(bus->qts, "virtio-blk-pci", props);
-    qobject_unref(props);
-
-    dev = virtio_pci_new(bus, &(QPCIAddress) {
-                                  .devfn = QPCI_DEVFN(LC_SLOT_HP, 0) });
-    g_assert_nonnull(dev);
-    g_assert_cmpint(dev->vdev.device_type, ==, VIRTIO_ID_BLOCK);
-    qvirtio_pci_device_enable(dev);
-    qvirtio_start_device(&dev->vdev);
-    return dev;
 }
 
 /* A system reset with a batch in flight, @full_ring: all of the pool */
@@ -323,7 +298,7 @@ static void lifecycle_device_del_held(QVirtioPCIDevice *pdev,
     if (iothread) {
         qdict_put_str(props, "iothread", iothread);
     }
-    hp = lifecycle_plug(pdev->pdev->bus, "drive1", props);
+    hp = model_plug_device(pdev->pdev->bus, "drv1", "drive1", props);
     vq = lifecycle_start_held(&hp->vdev, alloc, disk1, b, "drv1", full_ring);
     lifecycle_unplug_held(hp, alloc, &vq, 1, disk1, b);
 }
@@ -448,12 +423,13 @@ static void test_lifecycle_vq_mapping(void *obj, void *data,
         g_test_skip("pci bus does not support hotplug");
         return;
     }
-    hp = lifecycle_plug(pdev->pdev->bus, "drive1", qdict_from_jsonf_nofail(
-                            "{ 'num-queues': %d,"
-                            "  'iothread-vq-mapping': ["
-                            "    { 'iothread': 'iothread0' },"
-                            "    { 'iothread': 'iothread1' } ] }",
-                            LC_NUM_QUEUES));
+    hp = model_plug_device(pdev->pdev->bus, "drv1", "drive1",
+                           qdict_from_jsonf_nofail(
+                               "{ 'num-queues': %d,"
+                               "  'iothread-vq-mapping': ["
+                               "    { 'iothread': 'iothread0' },"
+                               "    { 'iothread': 'iothread1' } ] }",
+                               LC_NUM_QUEUES));
     dev = &hp->vdev;
     model_start_device(dev, alloc, disk1, vqs, LC_NUM_QUEUES, false);
     model_exercise(dev, alloc, disk1, vqs, LC_NUM_QUEUES, 2 * LC_NUM_REQUESTS);
@@ -497,14 +473,16 @@ static void test_lifecycle_move_iothread(void *obj, void *data,
         g_test_skip("pci bus does not support hotplug");
         return;
     }
-    hp = lifecycle_plug(pdev->pdev->bus, "disk2",
-                        qdict_from_jsonf_nofail("{ 'iothread': 'iothread0' }"));
+    hp = model_plug_device(pdev->pdev->bus, "drv1", "disk2",
+                           qdict_from_jsonf_nofail(
+                               "{ 'iothread': 'iothread0' }"));
     vq = lifecycle_start_held(&hp->vdev, alloc, disk2, b, "drv1", false);
     lifecycle_assert_node_in("disk2", "iothread0");
     lifecycle_unplug_held(hp, alloc, &vq, 1, disk2, b);
 
-    hp = lifecycle_plug(pdev->pdev->bus, "disk2",
-                        qdict_from_jsonf_nofail("{ 'iothread': 'iothread1' }"));
+    hp = model_plug_device(pdev->pdev->bus, "drv1", "disk2",
+                           qdict_from_jsonf_nofail(
+                               "{ 'iothread': 'iothread1' }"));
     model_start_device(&hp->vdev, alloc, disk2, &vq, 1, false);
     lifecycle_assert_node_in("disk2", "iothread1");
     model_exercise(&hp->vdev, alloc, disk2, &vq, 1, LC_NUM_REQUESTS);

@@ -17,6 +17,7 @@
 #include "libqtest-single.h"
 #include "qemu/bswap.h"
 #include "standard-headers/linux/virtio_blk.h"
+#include "standard-headers/linux/virtio_ids.h"
 #include "standard-headers/linux/virtio_ring.h"
 #include "virtio-blk-model.h"
 #include "virtio-blk-ring.h"
@@ -103,6 +104,31 @@ void model_start_device(QVirtioDevice *dev, QGuestAllocator *alloc,
         vqs[i] = qvirtqueue_setup(dev, alloc, i);
     }
     qvirtio_set_driver_ok(dev);
+}
+
+/*
+ * Hot-plug virtio-blk-pci @id on @drive in MODEL_HOTPLUG_SLOT of @bus,
+ * with the properties in @props (taken), and start it up to feature
+ * negotiation.
+ */
+QVirtioPCIDevice *model_plug_device(QPCIBus *bus, const char *id,
+                                    const char *drive, QDict *props)
+{
+    QVirtioPCIDevice *dev;
+
+    qdict_put_str(props, "id", id);
+    qdict_put_str(props, "drive", drive);
+    qdict_put_str(props, "addr", stringify(MODEL_HOTPLUG_SLOT) ".0");
+    qtest_qmp_device_add_qdict(bus->qts, "virtio-blk-pci", props);
+    qobject_unref(props);
+
+    dev = virtio_pci_new(bus, &(QPCIAddress) {
+                                  .devfn = QPCI_DEVFN(MODEL_HOTPLUG_SLOT, 0) });
+    g_assert_nonnull(dev);
+    g_assert_cmpint(dev->vdev.device_type, ==, VIRTIO_ID_BLOCK);
+    qvirtio_pci_device_enable(dev);
+    qvirtio_start_device(&dev->vdev);
+    return dev;
 }
 
 uint32_t model_rand_range(uint32_t lo, uint32_t hi_inclusive)

@@ -11,6 +11,7 @@
 
 #include "libqos/qgraph.h"
 #include "libqos/virtio-blk.h"
+#include "libqos/virtio-pci.h"
 
 #define DISK_SIZE           (32 * 1024 * 1024)
 #define SECTOR_SIZE         512
@@ -19,6 +20,7 @@
 #define MAX_RING            256     /* the largest ring a batch can fill */
 #define MAX_DATA_DESCS      64
 #define TIMEOUT_US          (30 * 1000 * 1000)
+#define MODEL_HOTPLUG_SLOT  0x06    /* a hotplug slot of the pc machine */
 
 typedef struct ModelDisk {
     char *path;
@@ -83,6 +85,8 @@ void model_drive_append(GString *cmd_line, const char *id,
 void model_start_device(QVirtioDevice *dev, QGuestAllocator *alloc,
                         ModelDisk *m, QVirtQueue **vqs, int nvqs,
                         bool event_idx);
+QVirtioPCIDevice *model_plug_device(QPCIBus *bus, const char *id,
+                                    const char *drive, QDict *props);
 uint32_t model_rand_range(uint32_t lo, uint32_t hi_inclusive);
 
 bool batch_add(QVirtioDevice *dev, QGuestAllocator *alloc,

@@ -1,0 +1,355 @@
+/*
+ * QTest testcase for virtio-blk's per-virtqueue statistics (query-stats)
+ *
+ * Each case sends batches of requests whose effect on the counters is
+ * known exactly (each batch with one kick, so one pass over the ring),
+ * checks every completion against the model (virtio-blk-model.c), then
+ * checks each counter of target "virtio-blk", queue by queue; and that a
+ * device reset zeroes them.
+ *
+ * Copyright (c) 2026 The QEMU fork authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "libqtest-single.h"
+#include "qemu/module.h"
+#include "qapi/error.h"
+#include "qobject/qdict.h"
+#include "qobject/qjson.h"
+#include "qobject/qlist.h"
+#include "qobject/qnum.h"
+#include "standard-headers/linux/virtio_blk.h"
+#include "standard-headers/linux/virtio_ring.h"
+#include "virtio-blk-model.h"
+
+#define STATS_NUM_QUEUES    4
+#define READ_AREA           (16 * 1024 * 1024 / SECTOR_SIZE)
+#define VARIOUS_REQUESTS    12      /* in fill_various() */
+
+static ModelDisk *disk;         /* of drive0 */
+static ModelDisk *disk1;        /* of drive1, for a hot-plugged device */
+
+/*
+ * drive0 for the device of the qos graph, on null-co if @arg says so;
+ * drive1 and two iothreads for one a test hot-plugs.
+ */
+static void *stats_setup(GString *cmd_line, void *arg)
+{
+    bool null = arg != NULL;
+
+    model_disk_create(&disk, DISK_SIZE);
+    if (null) {
+        /* completes every read of a pass in one later pass: all zeroes */
+        g_string_append_printf(cmd_line,
+                               " -drive if=none,id=drive0,driver=null-co,"
+                               "size=%d,read-zeroes=on ", DISK_SIZE);
+    } else {
+        model_drive_append(cmd_line, "drive0", disk, "");
+    }
+    model_disk_create(&disk1, DISK_SIZE);
+    model_drive_append(cmd_line, "drive1", disk1, "");
+    g_string_append(cmd_line, " -object iothread,id=iothread0"
+                    " -object iothread,id=iothread1 ");
+    return arg;
+}
+
+/*
+ * The statistics of the one device query-stats answers for, with a filter
+ * of @devices (a JSON list of QOM paths) if not NULL, as a dictionary
+ * from name to list of per-queue values. Its QOM path goes to *@path if
+ * @path is not NULL.
+ */
+static QDict *query_stats(const char *devices, char **path)
+{
+    QDict *args = qdict_new();
+    QDict *rsp, *result, *stats = qdict_new();
+    QList *results;
+    QListEntry *e;
+
+    qdict_put_str(args, "target", "virtio-blk");
+    if (devices) {
+        qdict_put_obj(args, "devices", qobject_from_json(devices,
+                                                         &error_abort));
+    }
+    rsp = qtest_qmp(global_qtest,
+                    "{ 'execute': 'query-stats', 'arguments': %p }", args);
+    results = qdict_get_qlist(rsp, "return");
+    g_assert_nonnull(results);
+    g_assert_cmpint(qlist_size(results), ==, 1);
+    result = qobject_to(QDict, qlist_peek(results));
+    g_assert_cmpstr(qdict_get_str(result, "provider"), ==, "virtio-blk");
+    if (path) {
+        *path = g_strdup(qdict_get_str(result, "qom-path"));
+    }
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(result, "stats"), e) {
+        QDict *stat = qobject_to(QDict, qlist_entry_obj(e));
+
+        qdict_put_obj(stats, qdict_get_str(stat, "name"),
+                      qobject_ref(qdict_get(stat, "value")));
+    }
+    qobject_unref(rsp);
+    return stats;
+}
+
+/* Statistic @name of @stats must be @want, one value per queue */
+static void check_stat(QDict *stats, const char *name, const uint64_t *want,
+                       int nqueues)
+{
+    QList *values = qdict_get_qlist(stats, name);
+    QListEntry *e;
+    int q = 0;
+
+    g_assert_nonnull(values);
+    QLIST_FOREACH_ENTRY(values, e) {
+        uint64_t got = qnum_get_uint(qobject_to(QNum, qlist_entry_obj(e)));
+
+        g_assert_cmpint(q, <, nqueues);
+        if (got != want[q]) {
+            g_test_message("%s of queue %d", name, q);
+        }
+        g_assert_cmpuint(got, ==, want[q]);
+        q++;
+    }
+    g_assert_cmpint(q, ==, nqueues);
+}
+
+/* The same, for a device with one queue */
+static void check_stat1(QDict *stats, const char *name, uint64_t want)
+{
+    check_stat(stats, name, &want, 1);
+}
+
+static void add(QVirtioDevice *dev, QGuestAllocator *alloc, QVirtQueue *vq,
+                ModelDisk *m, Batch *b, uint32_t type, uint64_t sector,
+                uint32_t nbytes, uint8_t want_status)
+{
+    Request *r = &b->reqs[b->nreqs];
+
+    g_assert_true(batch_add(dev, alloc, vq, m, b, type, sector, nbytes,
+                            LAYOUT_ONE_DATA_DESC));
+    r->want_status = want_status;
+    if (want_status != VIRTIO_BLK_S_OK) {
+        /* a failed read leaves its buffer as it was: nothing to compare */
+        g_clear_pointer(&r->data, g_free);
+    }
+}
+
+static void run_batch(QGuestAllocator *alloc, QVirtQueue *vq, Batch *b)
+{
+    batch_run(alloc, vq, b);
+    b->max_reqs = MAX_RING;
+}
+
+/*
+ * 8 sequential reads (one I/O), a FLUSH, a GET_ID, a type the device does
+ * not know (UNSUPP), a read of a partial sector (IOERR).
+ */
+static void fill_various(QVirtioDevice *dev, QGuestAllocator *alloc,
+                         QVirtQueue *vq, Batch *b)
+{
+    int i;
+
+    for (i = 0; i < 8; i++) {
+        add(dev, alloc, vq, disk, b, VIRTIO_BLK_T_IN, READ_AREA + 8 * i, 4096,
+            VIRTIO_BLK_S_OK);
+    }
+    add(dev, alloc, vq, disk, b, VIRTIO_BLK_T_FLUSH, 0, 0, VIRTIO_BLK_S_OK);
+    add(dev, alloc, vq, disk, b, VIRTIO_BLK_T_GET_ID, 0, VIRTIO_BLK_ID_BYTES,
+        VIRTIO_BLK_S_OK);
+    add(dev, alloc, vq, disk, b, 0x7fff, 0, 0, VIRTIO_BLK_S_UNSUPP);
+    add(dev, alloc, vq, disk, b, VIRTIO_BLK_T_IN, 0, 100, VIRTIO_BLK_S_IOERR);
+    g_assert_cmpint(b->nreqs, ==, VARIOUS_REQUESTS);
+}
+
+/*
+ * Requests by type, bytes, merges, passes, the pool and the statuses,
+ * counted exactly; then a device reset zeroes everything.
+ */
+static void test_stats_counts(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    QVirtioDevice *dev = &pdev->vdev;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    g_autofree char *hmp = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *filter = NULL;
+    QDict *stats;
+    QVirtQueue *vq;
+    const QDictEntry *e;
+    int i;
+
+    model_start_device(dev, alloc, disk, &vq, 1, false);
+    b->max_reqs = MAX_RING;
+
+    /* 64 sequential writes: a merge list holds 32, so two I/Os */
+    for (i = 0; i < 64; i++) {
+        add(dev, alloc, vq, disk, b, VIRTIO_BLK_T_OUT, 8 * i, 4096,
+            VIRTIO_BLK_S_OK);
+    }
+    run_batch(alloc, vq, b);
+    stats = query_stats(NULL, &path);
+    check_stat1(stats, "requests", 64);
+    check_stat1(stats, "batches", 1);
+    check_stat1(stats, "batch-peak", 64);
+    check_stat1(stats, "writes", 64);
+    check_stat1(stats, "write-bytes", 64 * 4096);
+    check_stat1(stats, "merged-requests", 64);
+    check_stat1(stats, "merged-ios", 2);
+    check_stat1(stats, "in-flight", 0);
+    /* all popped before the first completes: the pool grew to 64 */
+    check_stat1(stats, "in-flight-peak", 64);
+    check_stat1(stats, "pool-grows", 64);
+    check_stat1(stats, "reads", 0);
+    qobject_unref(stats);
+
+    fill_various(dev, alloc, vq, b);
+    run_batch(alloc, vq, b);
+    stats = query_stats(NULL, NULL);
+    check_stat1(stats, "requests", 64 + VARIOUS_REQUESTS);
+    check_stat1(stats, "batches", 2);
+    check_stat1(stats, "batch-peak", 64);
+    check_stat1(stats, "reads", 8);
+    check_stat1(stats, "read-bytes", 8 * 4096);
+    check_stat1(stats, "writes", 64);
+    check_stat1(stats, "flushes", 1);
+    check_stat1(stats, "discards", 0);
+    check_stat1(stats, "write-zeroes", 0);
+    check_stat1(stats, "merged-requests", 64 + 8);
+    check_stat1(stats, "merged-ios", 2 + 1);
+    check_stat1(stats, "ioerr", 1);
+    check_stat1(stats, "unsupp", 1);
+    check_stat1(stats, "held", 0);
+    /* the pool reused its requests */
+    check_stat1(stats, "pool-grows", 64);
+    check_stat1(stats, "in-flight-peak", 64);
+    /* every pass that published sent a notification: none suppressed */
+    check_stat1(stats, "notifications-suppressed", 0);
+    qobject_unref(stats);
+
+    /* the devices filter takes the device's own QOM path */
+    filter = g_strdup_printf("[ '%s' ]", path);
+    stats = query_stats(filter, NULL);
+    check_stat1(stats, "requests", 64 + VARIOUS_REQUESTS);
+    qobject_unref(stats);
+
+    /* HMP names the device and counts queues from 0 */
+    hmp = qtest_hmp(global_qtest, "info stats virtio-blk requests");
+    g_assert_nonnull(strstr(hmp, path));
+    g_assert_nonnull(strstr(hmp, "requests (cumulative): [0]=76"));
+
+    qvirtio_reset(dev);
+    stats = query_stats(NULL, NULL);
+    for (e = qdict_first(stats); e; e = qdict_next(stats, e)) {
+        check_stat1(stats, qdict_entry_key(e), 0);
+    }
+    qobject_unref(stats);
+}
+
+/*
+ * Reads far apart on null-co, which completes those of a pass in one
+ * later pass: one notification for each batch, or one suppressed when
+ * the driver asks for no interrupts (VRING_AVAIL_F_NO_INTERRUPT).
+ */
+static void test_stats_notifications(void *obj, void *data,
+                                     QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    QVirtioDevice *dev = &pdev->vdev;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    QDict *stats;
+    QVirtQueue *vq;
+    int i;
+
+    model_start_device(dev, alloc, disk, &vq, 1, false);
+    b->max_reqs = MAX_RING;
+    for (i = 0; i < 16; i++) {
+        add(dev, alloc, vq, disk, b, VIRTIO_BLK_T_IN, 1000 * i, 4096,
+            VIRTIO_BLK_S_OK);
+    }
+    run_batch(alloc, vq, b);
+    stats = query_stats(NULL, NULL);
+    check_stat1(stats, "notifications", 1);
+    check_stat1(stats, "notifications-suppressed", 0);
+    check_stat1(stats, "merged-ios", 0);
+    qobject_unref(stats);
+
+    qtest_writew(global_qtest, vq->avail, VRING_AVAIL_F_NO_INTERRUPT);
+    for (i = 0; i < 16; i++) {
+        add(dev, alloc, vq, disk, b, VIRTIO_BLK_T_IN, 1000 * i, 4096,
+            VIRTIO_BLK_S_OK);
+    }
+    run_batch(alloc, vq, b);     /* the used ring is polled */
+    stats = query_stats(NULL, NULL);
+    check_stat1(stats, "notifications", 1);
+    check_stat1(stats, "notifications-suppressed", 1);
+    check_stat1(stats, "requests", 32);
+    qobject_unref(stats);
+}
+
+/*
+ * A device with four queues that two iothreads share: each queue counts
+ * its own requests, read in the iothread that serves it.
+ */
+static void test_stats_vq_mapping(void *obj, void *data,
+                                  QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    g_autofree char *path = NULL;
+    QVirtQueue *vqs[STATS_NUM_QUEUES];
+    uint64_t want_reqs[STATS_NUM_QUEUES], want_batches[STATS_NUM_QUEUES];
+    QVirtioPCIDevice *hp;
+    QDict *stats;
+    int q, i;
+
+    if (pdev->pdev->bus->not_hotpluggable) {
+        g_test_skip("pci bus does not support hotplug");
+        return;
+    }
+    hp = model_plug_device(pdev->pdev->bus, "drv1", "drive1",
+                           qdict_from_jsonf_nofail(
+                               "{ 'num-queues': %d,"
+                               "  'iothread-vq-mapping': ["
+                               "    { 'iothread': 'iothread0' },"
+                               "    { 'iothread': 'iothread1' } ] }",
+                               STATS_NUM_QUEUES));
+    model_start_device(&hp->vdev, alloc, disk1, vqs, STATS_NUM_QUEUES, false);
+    b->max_reqs = MAX_RING;
+
+    for (q = 0; q < STATS_NUM_QUEUES; q++) {
+        want_reqs[q] = 4 * (q + 1);
+        want_batches[q] = 1;
+        for (i = 0; i < want_reqs[q]; i++) {
+            add(&hp->vdev, alloc, vqs[q], disk1, b, VIRTIO_BLK_T_IN,
+                READ_AREA + 1000 * i, 4096, VIRTIO_BLK_S_OK);
+        }
+        run_batch(alloc, vqs[q], b);
+    }
+
+    /* by the proxy's path; the result names the device itself */
+    stats = query_stats("[ '/machine/peripheral/drv1' ]", &path);
+    g_assert_cmpstr(path, ==, "/machine/peripheral/drv1/virtio-backend");
+    check_stat(stats, "requests", want_reqs, STATS_NUM_QUEUES);
+    check_stat(stats, "reads", want_reqs, STATS_NUM_QUEUES);
+    check_stat(stats, "batches", want_batches, STATS_NUM_QUEUES);
+    check_stat(stats, "batch-peak", want_reqs, STATS_NUM_QUEUES);
+    qobject_unref(stats);
+}
+
+static void register_virtio_blk_stats_test(void)
+{
+    QOSGraphTestOptions opts = {
+        .before = stats_setup,
+    };
+
+    qos_add_test("stats/counts", "virtio-blk-pci", test_stats_counts, &opts);
+    qos_add_test("stats/iothread-vq-mapping", "virtio-blk-pci",
+                 test_stats_vq_mapping, &opts);
+    opts.arg = (void *)"null";
+    qos_add_test("stats/notifications", "virtio-blk-pci",
+                 test_stats_notifications, &opts);
+}
+
+libqos_init(register_virtio_blk_stats_test);
