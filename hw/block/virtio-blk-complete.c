@@ -83,28 +83,136 @@ static void virtio_blk_account_done(VirtIOBlockUsedBatch *batch)
 }
 
 /*
- * Make the used entries @batch filled visible with one used index update,
- * then notify the guest (unless EVENT_IDX or its flags say not to). Their
- * latency is accounted up to here, when the guest can see them.
- * Called within rcu_read_lock(), as virtqueue_flush() wants.
+ * Notify the guest of what @batch published, unless EVENT_IDX or its
+ * flags say not to.
  */
-static void virtio_blk_publish_used(VirtIOBlockUsedBatch *batch)
+static void virtio_blk_notify(VirtIOBlockUsedBatch *batch)
 {
     VirtIODevice *vdev = virtio_blk_vdev(batch->dev);
 
-    if (!batch->filled) {
-        return;
-    }
-    virtio_blk_account_done(batch);
-    trace_virtio_blk_publish_used(vdev, batch->vq, batch->filled);
-    virtqueue_flush(batch->vq, batch->filled);
-    batch->filled = 0;
     if (qemu_in_iothread() ? virtio_notify_irqfd(vdev, batch->vq)
                            : virtio_notify(vdev, batch->vq)) {
         batch->stats.notifications++;
     } else {
         batch->stats.notifications_suppressed++;
     }
+}
+
+static void virtio_blk_notify_timer_cb(void *opaque)
+{
+    VirtIOBlockUsedBatch *batch = opaque;
+
+    batch->notify_held = false;
+    trace_virtio_blk_notify_held_done(virtio_blk_vdev(batch->dev), batch->vq);
+    WITH_RCU_READ_LOCK_GUARD() {
+        virtio_blk_notify(batch);
+    }
+    /* Paired with the increment in virtio_blk_hold_notification() */
+    blk_dec_in_flight(batch->dev->blk);
+}
+
+/*
+ * Is the queue of @batch, which publishes @n completions now, busy enough
+ * to hold notifications: has it completed, over its last measured window
+ * of at least VIRTIO_BLK_COALESCE_WINDOW_NS, at least the threshold's
+ * requests per second?
+ */
+#define VIRTIO_BLK_COALESCE_WINDOW_NS (10 * SCALE_MS)
+
+static bool virtio_blk_coalescing(VirtIOBlockUsedBatch *batch, unsigned n)
+{
+    uint64_t threshold = batch->dev->conf.coalesce_iops_threshold;
+    int64_t now, elapsed;
+
+    if (!threshold) {
+        return true;
+    }
+    batch->window_requests += n;
+    now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    elapsed = now - batch->window_start_ns;
+    if (elapsed >= VIRTIO_BLK_COALESCE_WINDOW_NS) {
+        batch->coalescing = batch->window_requests * NANOSECONDS_PER_SECOND /
+                            elapsed >= threshold;
+        batch->window_start_ns = now;
+        batch->window_requests = 0;
+    }
+    return batch->coalescing;
+}
+
+/*
+ * With coalescing on (coalesce-delay-us), hold the notification of the
+ * @n completions @batch publishes now, if its queue is busy enough, for
+ * at most the delay: a timer then notifies the guest of them and of all
+ * that joined them. The used ring shows them at once, to a driver that
+ * polls it. A FLUSH completion is notified at once, with all held.
+ *
+ * A held notification counts in the BlockBackend's in_flight, so that
+ * drain, and with it reset, stop, unplug and migration, waits for it:
+ * the delay is bounded, and nothing is held across them.
+ * Returns whether the notification waits.
+ */
+static bool virtio_blk_hold_notification(VirtIOBlockUsedBatch *batch,
+                                         unsigned n)
+{
+    VirtIOBlock *s = batch->dev;
+    AioContext *ctx;
+
+    if (batch->notify_now) {
+        batch->notify_now = false;
+        if (batch->notify_held) {
+            timer_del(&batch->notify_timer);
+            batch->notify_held = false;
+            blk_dec_in_flight(s->blk);
+        }
+        return false;
+    }
+    if (batch->notify_held) {
+        batch->stats.notifications_coalesced++;
+        return true;
+    }
+    if (!virtio_blk_coalescing(batch, n)) {
+        return false;
+    }
+
+    /* The queue's AioContext changes only while nothing is held */
+    ctx = qemu_get_current_aio_context();
+    if (batch->notify_timer_ctx != ctx) {
+        aio_timer_init(ctx, &batch->notify_timer, QEMU_CLOCK_REALTIME,
+                       SCALE_NS, virtio_blk_notify_timer_cb, batch);
+        batch->notify_timer_ctx = ctx;
+    }
+    batch->notify_held = true;
+    blk_inc_in_flight(s->blk);
+    timer_mod_ns(&batch->notify_timer,
+                 qemu_clock_get_ns(QEMU_CLOCK_REALTIME) +
+                 s->conf.coalesce_delay_us * SCALE_US);
+    trace_virtio_blk_notify_held(virtio_blk_vdev(s), batch->vq,
+                                 s->conf.coalesce_delay_us);
+    return true;
+}
+
+/*
+ * Make the used entries @batch filled visible with one used index update,
+ * then notify the guest, now or, coalescing, a little later. Their
+ * latency is accounted up to here, when the guest can see them.
+ * Called within rcu_read_lock(), as virtqueue_flush() wants.
+ */
+static void virtio_blk_publish_used(VirtIOBlockUsedBatch *batch)
+{
+    unsigned int n = batch->filled;
+
+    if (!n) {
+        return;
+    }
+    virtio_blk_account_done(batch);
+    trace_virtio_blk_publish_used(virtio_blk_vdev(batch->dev), batch->vq, n);
+    virtqueue_flush(batch->vq, n);
+    batch->filled = 0;
+    if (unlikely(batch->dev->conf.coalesce_delay_us) &&
+        virtio_blk_hold_notification(batch, n)) {
+        return;
+    }
+    virtio_blk_notify(batch);
 }
 
 static void virtio_blk_publish_bh(void *opaque)
@@ -276,7 +384,11 @@ static void virtio_blk_complete_alone(VirtIOBlockReq *req, int ret,
 
 void virtio_blk_flush_complete(void *opaque, int ret)
 {
-    virtio_blk_complete_alone(opaque, ret, true);
+    VirtIOBlockReq *req = opaque;
+
+    /* A guest waits for its flushes: their notification is not held */
+    virtio_blk_used_batch(req)->notify_now = true;
+    virtio_blk_complete_alone(req, ret, true);
 }
 
 /* Write zeroes is accounted as a write; discard, as before, is not */

@@ -67,14 +67,13 @@ VirtIOBlockReq *virtio_blk_pop_request(VirtIOBlock *s, VirtQueue *vq)
 {
     unsigned int index = virtio_get_queue_index(vq);
     VirtIOBlockReqPool *pool = &s->req_pools[index];
-    VirtIOBlockQueueStats *stats = &s->used_batches[index].stats;
     VirtIOBlockReq *req;
 
     if (unlikely(!pool->nidle)) {
         if (virtio_queue_empty(vq)) {
             return NULL;
         }
-        virtio_blk_pool_grow(s, vq, pool, stats);
+        virtio_blk_pool_grow(s, vq, pool, &s->used_batches[index].stats);
     }
 
     req = pool->idle[pool->nidle - 1];
@@ -82,8 +81,6 @@ VirtIOBlockReq *virtio_blk_pop_request(VirtIOBlock *s, VirtQueue *vq)
         return NULL;
     }
     pool->nidle--;
-    stats->in_flight_peak = MAX(stats->in_flight_peak,
-                                virtio_blk_pool_in_use(s, index));
     virtio_blk_init_request(s, vq, req, pool);
     return req;
 }

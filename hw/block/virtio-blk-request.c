@@ -391,7 +391,6 @@ static int virtio_blk_handle_request(VirtIOBlockReq *req, MultiReqBuffer *mrb)
     req->outhdr_undo.modified_iov = NULL;
     req->inhdr_undo.modified_iov = NULL;
 
-    mrb->stats->requests++;
     status = virtio_blk_start_request(req, mrb);
     if (likely(status == VIRTIO_BLK_REQ_STARTED)) {
         return 0;
@@ -428,9 +427,10 @@ static void virtio_blk_drop_requests(VirtIOBlockReq *req)
 void virtio_blk_handle_vq(VirtIOBlock *s, VirtQueue *vq)
 {
     bool suppress_notifications = virtio_queue_get_notification(vq);
+    unsigned int index = virtio_get_queue_index(vq);
     VirtIOBlockReq *req;
     MultiReqBuffer mrb = {
-        .stats = &s->used_batches[virtio_get_queue_index(vq)].stats,
+        .stats = &s->used_batches[index].stats,
     };
     unsigned int nreqs = 0;
 
@@ -453,8 +453,12 @@ void virtio_blk_handle_vq(VirtIOBlock *s, VirtQueue *vq)
 
     trace_virtio_blk_handle_vq(virtio_blk_vdev(s), vq, nreqs);
     if (nreqs) {
+        /* Nothing completes during the pass: its end is the peak */
+        mrb.stats->requests += nreqs;
         mrb.stats->batches++;
         mrb.stats->batch_peak = MAX(mrb.stats->batch_peak, nreqs);
+        mrb.stats->in_flight_peak = MAX(mrb.stats->in_flight_peak,
+                                        virtio_blk_pool_in_use(s, index));
     }
     virtio_blk_submit_pending(s, &mrb);
     defer_call_end();
@@ -477,6 +481,7 @@ void virtio_blk_restart_bh(void *opaque)
         VirtIOBlockReq *next = req->next;
 
         trace_virtio_blk_restart(virtio_blk_vdev(s), req);
+        mrb.stats->requests++;
         if (unlikely(virtio_blk_handle_request(req, &mrb))) {
             /* The device waits for a reset now: drop what is left */
             virtio_blk_drop_requests(req);

@@ -60,6 +60,7 @@ static const VirtIOBlockStatInfo virtio_blk_stat_info[] = {
     STAT("held", CUMULATIVE, held),
     STAT("notifications", CUMULATIVE, notifications),
     STAT("notifications-suppressed", CUMULATIVE, notifications_suppressed),
+    STAT("notifications-coalesced", CUMULATIVE, notifications_coalesced),
 };
 
 typedef struct VirtIOBlockStatsCopy {

@@ -1,11 +1,16 @@
 /*
  * QTest testcase for virtio-blk's per-virtqueue statistics (query-stats)
+ * and its notification coalescing
  *
- * Each case sends batches of requests whose effect on the counters is
- * known exactly (each batch with one kick, so one pass over the ring),
+ * Each stats/ case sends batches of requests whose effect on the counters
+ * is known exactly (each batch with one kick, so one pass over the ring),
  * checks every completion against the model (virtio-blk-model.c), then
  * checks each counter of target "virtio-blk", queue by queue; and that a
  * device reset zeroes them.
+ *
+ * The coalesce/ cases time the notifications the device sends (its
+ * "notifications" counter) against the completions the driver sees by
+ * polling the used ring.
  *
  * Copyright (c) 2026 The QEMU fork authors
  *
@@ -338,6 +343,157 @@ static void test_stats_vq_mapping(void *obj, void *data,
     qobject_unref(stats);
 }
 
+/* --- Notification coalescing --------------------------------------- */
+
+/* The longest coalesce-delay-us: VIRTIO_BLK_COALESCE_MAX_DELAY_US */
+#define COALESCE_DELAY_US   1000000
+/* What a loaded machine may add to a deadline */
+#define COALESCE_SLACK_US   (2 * 1000 * 1000)
+
+static uint64_t stat_of_queue0(const char *name)
+{
+    QDict *stats = query_stats(NULL, NULL);
+    QList *values = qdict_get_qlist(stats, name);
+    uint64_t value;
+
+    g_assert_nonnull(values);
+    value = qnum_get_uint(qobject_to(QNum, qlist_peek(values)));
+    qobject_unref(stats);
+    return value;
+}
+
+/* Wait until the device sent @n notifications; return when, in us */
+static int64_t wait_notifications(uint64_t n)
+{
+    int64_t start = g_get_monotonic_time();
+
+    while (stat_of_queue0("notifications") < n) {
+        g_assert_cmpint(g_get_monotonic_time() - start, <, TIMEOUT_US);
+        g_usleep(10 * 1000);
+    }
+    return g_get_monotonic_time();
+}
+
+/* Kick 16 reads far apart and poll the used ring for them */
+static void run_reads(QVirtioDevice *dev, QGuestAllocator *alloc,
+                      QVirtQueue *vq, Batch *b, bool flush)
+{
+    int i;
+
+    for (i = 0; i < 16; i++) {
+        add(dev, alloc, vq, disk, b, VIRTIO_BLK_T_IN, 1000 * i, 4096,
+            VIRTIO_BLK_S_OK);
+    }
+    if (flush) {
+        add(dev, alloc, vq, disk, b, VIRTIO_BLK_T_FLUSH, 0, 0,
+            VIRTIO_BLK_S_OK);
+    }
+    run_batch(alloc, vq, b);
+}
+
+/*
+ * A busy queue (no threshold): the driver sees the completions at once,
+ * the notification comes the delay after them, not before and not much
+ * later; a batch that completes while one is held joins it.
+ */
+static void test_coalesce_bound(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    QVirtioDevice *dev = &pdev->vdev;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    int64_t kicked, used, notified;
+    QVirtQueue *vq;
+
+    model_start_device(dev, alloc, disk, &vq, 1, false);
+    b->max_reqs = MAX_RING;
+
+    kicked = g_get_monotonic_time();
+    run_reads(dev, alloc, vq, b, false);
+    used = g_get_monotonic_time();
+    g_assert_cmpint(used - kicked, <, COALESCE_DELAY_US);
+    notified = wait_notifications(1);
+    g_assert_cmpint(notified - kicked, >=, COALESCE_DELAY_US);
+    g_assert_cmpint(notified - used, <=, COALESCE_DELAY_US + COALESCE_SLACK_US);
+    g_assert_cmpuint(stat_of_queue0("notifications-coalesced"), ==, 0);
+
+    /* two batches within the delay: one notification */
+    kicked = g_get_monotonic_time();
+    run_reads(dev, alloc, vq, b, false);
+    run_reads(dev, alloc, vq, b, false);
+    g_assert_cmpint(g_get_monotonic_time() - kicked, <, COALESCE_DELAY_US);
+    notified = wait_notifications(2);
+    g_assert_cmpint(notified - kicked, >=, COALESCE_DELAY_US);
+    g_assert_cmpuint(stat_of_queue0("notifications-coalesced"), ==, 1);
+    g_assert_cmpuint(stat_of_queue0("notifications"), ==, 2);
+}
+
+/* A FLUSH completion is notified at once, with the reads before it */
+static void test_coalesce_flush(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    QVirtioDevice *dev = &pdev->vdev;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    int64_t kicked;
+    QVirtQueue *vq;
+
+    model_start_device(dev, alloc, disk, &vq, 1, false);
+    b->max_reqs = MAX_RING;
+    kicked = g_get_monotonic_time();
+    run_reads(dev, alloc, vq, b, true);
+    g_assert_cmpint(wait_notifications(1) - kicked, <, COALESCE_DELAY_US);
+    /* and the timer of the held reads is gone with it */
+    g_usleep(COALESCE_DELAY_US + 100 * 1000);
+    g_assert_cmpuint(stat_of_queue0("notifications"), ==, 1);
+}
+
+/* Below the IOPS threshold nothing is held */
+static void test_coalesce_below_threshold(void *obj, void *data,
+                                          QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    QVirtioDevice *dev = &pdev->vdev;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    int64_t kicked;
+    QVirtQueue *vq;
+    int i;
+
+    model_start_device(dev, alloc, disk, &vq, 1, false);
+    b->max_reqs = MAX_RING;
+    for (i = 1; i <= 3; i++) {
+        kicked = g_get_monotonic_time();
+        run_reads(dev, alloc, vq, b, false);
+        g_assert_cmpint(wait_notifications(i) - kicked, <,
+                        COALESCE_DELAY_US);
+    }
+    g_assert_cmpuint(stat_of_queue0("notifications-coalesced"), ==, 0);
+}
+
+/*
+ * A VM stopped while a notification is held: stop drains the drive,
+ * which sends it; the device works on after cont.
+ */
+static void test_coalesce_stop(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    QVirtioDevice *dev = &pdev->vdev;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    int64_t kicked;
+    QVirtQueue *vq;
+
+    model_start_device(dev, alloc, disk, &vq, 1, false);
+    b->max_reqs = MAX_RING;
+    kicked = g_get_monotonic_time();
+    run_reads(dev, alloc, vq, b, false);
+    g_assert_cmpint(g_get_monotonic_time() - kicked, <, COALESCE_DELAY_US);
+    qtest_qmp_assert_success(global_qtest, "{ 'execute': 'stop' }");
+    g_assert_cmpuint(stat_of_queue0("notifications"), ==, 1);
+    g_assert_cmpint(g_get_monotonic_time() - kicked, >=, COALESCE_DELAY_US);
+    qtest_qmp_assert_success(global_qtest, "{ 'execute': 'cont' }");
+
+    run_reads(dev, alloc, vq, b, false);
+    wait_notifications(2);
+}
+
 static void register_virtio_blk_stats_test(void)
 {
     QOSGraphTestOptions opts = {
@@ -350,6 +506,26 @@ static void register_virtio_blk_stats_test(void)
     opts.arg = (void *)"null";
     qos_add_test("stats/notifications", "virtio-blk-pci",
                  test_stats_notifications, &opts);
+
+    opts.edge.extra_device_opts = "coalesce-delay-us="
+                                  stringify(COALESCE_DELAY_US);
+    qos_add_test("coalesce/bound", "virtio-blk-pci", test_coalesce_bound,
+                 &opts);
+    qos_add_test("coalesce/flush", "virtio-blk-pci", test_coalesce_flush,
+                 &opts);
+    qos_add_test("coalesce/stop-cont", "virtio-blk-pci", test_coalesce_stop,
+                 &opts);
+    opts.edge.extra_device_opts = "iothread=iothread0,coalesce-delay-us="
+                                  stringify(COALESCE_DELAY_US);
+    qos_add_test("coalesce/bound-iothread", "virtio-blk-pci",
+                 test_coalesce_bound, &opts);
+    qos_add_test("coalesce/stop-cont-iothread", "virtio-blk-pci",
+                 test_coalesce_stop, &opts);
+    opts.edge.extra_device_opts = "coalesce-delay-us="
+                                  stringify(COALESCE_DELAY_US)
+                                  ",coalesce-iops-threshold=100000000";
+    qos_add_test("coalesce/below-threshold", "virtio-blk-pci",
+                 test_coalesce_below_threshold, &opts);
 }
 
 libqos_init(register_virtio_blk_stats_test);
