@@ -74,6 +74,12 @@ guest_cells=("p3-guest-null|null default" "p4-guest-shm|shm default"
 for g in "${guest_cells[@]}"; do
     cells+=("${g%%|*}|env GUEST_RUNTIME=3 $here/guest.sh {qemu} ${g#*|}")
 done
+# P6: the guest on null-co with the fork's notification coalescing (stock
+# runs without: the row reads stock off against fork on; P3 has fork off).
+# The threshold sits between what QD1 and QD32 reach under TCG here.
+cells+=("p6-guest-null-coalesce|env GUEST_RUNTIME=3"\
+" GUEST_JOBS=randread-qd1,randread-qd32 $here/guest.sh {qemu} null default"\
+" coalesce-delay-us=100,coalesce-iops-threshold=10000")
 
 # QUICK's cells: every P2 workload on null-co, polling and not, one shm
 # cell, the instructions of one workload, the guest on null-co.

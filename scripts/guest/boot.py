@@ -170,7 +170,8 @@ class Guest:
                '-append', append,
                '-fw_cfg', 'name=opt/guest/jobs,file=' + jobs.replace(',', ',,'),
                '-object', iothread, '-drive', drive,
-               '-device', 'virtio-blk-pci,drive=d0,iothread=io0']
+               '-device', 'virtio-blk-pci,drive=d0,iothread=io0' +
+               (',' + args.device_opts if args.device_opts else '')]
         self.log.write('$ ' + ' '.join(cmd) + '\n')
         self.log.flush()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE,
@@ -217,17 +218,31 @@ class Guest:
         self.proc.stdin.write(b'\n')
         self.proc.stdin.flush()
 
+    def vcpu_tids(self):
+        task = f'/proc/{self.proc.pid}/task'
+        tids = []
+        for tid in os.listdir(task):
+            with open(f'{task}/{tid}/comm') as f:
+                if f.read().startswith('CPU '):
+                    tids.append(int(tid))
+        return tids
+
     def sample(self):
-        """CPU time of the iothread and the main thread, in ns: exact from
-        schedstat, in clock ticks from stat (utime + stime); blockstats."""
+        """CPU time of the iothread, the main thread and the vCPU threads
+        together, in ns: exact from schedstat, in clock ticks from stat
+        (utime + stime); blockstats."""
         cpu = {}
-        for name, tid in (('iothread', self.iothread_tid), ('main', self.proc.pid)):
-            task = f'/proc/{self.proc.pid}/task/{tid}'
-            with open(f'{task}/schedstat') as f:
-                cpu[name] = int(f.read().split()[0])
-            with open(f'{task}/stat') as f:
-                fields = f.read().rsplit(')', 1)[1].split()
-            cpu[name + '_stat'] = (int(fields[11]) + int(fields[12])) * TICK_NS
+        threads = [('iothread', [self.iothread_tid]), ('main', [self.proc.pid]),
+                   ('vcpu', self.vcpu_tids())]
+        for name, tids in threads:
+            cpu[name] = cpu[name + '_stat'] = 0
+            for tid in tids:
+                task = f'/proc/{self.proc.pid}/task/{tid}'
+                with open(f'{task}/schedstat') as f:
+                    cpu[name] += int(f.read().split()[0])
+                with open(f'{task}/stat') as f:
+                    fields = f.read().rsplit(')', 1)[1].split()
+                cpu[name + '_stat'] += (int(fields[11]) + int(fields[12])) * TICK_NS
         stats = next(s['stats'] for s in self.qmp.command('query-blockstats')
                      if s.get('device') == 'd0')
         return {**cpu, **stats}
@@ -241,7 +256,7 @@ class Guest:
             os.unlink(self.qmp_path)
 
 
-def report(job, fio, before, after):
+def report(job, fio, before, after, irqs):
     """Print a job's metrics; return its error count."""
     def out(metric, value, unit):
         print(f'{job} {metric} {value} {unit}', flush=True)
@@ -264,10 +279,12 @@ def report(job, fio, before, after):
     reqs = delta['rd_operations'] + delta['wr_operations'] + delta['flush_operations']
     out('requests', reqs, 'req')
     # Per request: schedstat (exact), and stat's utime + stime (10 ms ticks).
-    for thread in ('iothread', 'main') if reqs else ():
+    for thread in ('iothread', 'main', 'vcpu') if reqs else ():
         for source in ('', '_stat'):
             out(f'{thread}_cpu_per_req{source}',
                 f"{delta[thread + source] / reqs / 1000:.1f}", 'us')
+    if reqs and irqs is not None:
+        out('irqs_per_req', f'{irqs / reqs:.3f}', 'irqs')
     for d in ('rd', 'wr'):
         if delta[f'{d}_operations']:
             out(f'{d}_merged_per_req',
@@ -306,7 +323,9 @@ def run(guest):
             fio = json.loads(raw[raw.rfind('{', 0, raw.index('"fio version"')):])
         except ValueError:
             raise GuestError(f'job {job}: no results from fio (exit {words[2]})')
-        errors = report(job, fio, before, after)
+        # the guest counts its disk's interrupts (an older image does not)
+        irqs = int(words[3]) if len(words) > 3 else None
+        errors = report(job, fio, before, after, irqs)
         if errors or words[2] != '0':
             failed += 1
             note(f'job {job} failed: fio exit {words[2]}, {errors} error(s)')
@@ -354,6 +373,7 @@ def main():
     p.add_argument('--format', choices=('raw', 'qcow2'), default='raw')
     p.add_argument('--read-only', action='store_true')
     p.add_argument('--poll-max-ns', type=int)
+    p.add_argument('--device-opts', help='more properties of virtio-blk-pci')
     args = p.parse_args()
     if bool(args.null) == bool(args.disk):
         p.error('give one of --null and --disk')

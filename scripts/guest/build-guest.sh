@@ -108,7 +108,9 @@ done
 # /init: the job file comes in fw_cfg (opt/guest/jobs); each of its
 # sections runs on its own between markers, and the host acknowledges
 # each marker with a line on the console, so that it can sample its
-# counters exactly at the job's start and end.
+# counters exactly at the job's start and end. The end marker carries
+# fio's exit status and the interrupts the disk's request queues raised
+# during the job (its MSI-X vectors, virtioN-req.M, in /proc/interrupts).
 cat > "$root/init" <<'EOF'
 #!/bin/sh
 /bin/busybox --install -s
@@ -122,11 +124,17 @@ dmesg -n 1
 stty -echo
 jobs=/sys/firmware/qemu_fw_cfg/by_name/opt/guest/jobs/raw
 echo "@@guest boot $(uname -r), /dev/vda: $(cat /sys/block/vda/size) sectors"
+irqs() {
+    awk '/virtio[0-9]+-req/ { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i }
+         END { print n + 0 }' /proc/interrupts
+}
 for job in $(sed -n 's/^\[\(.*\)\]$/\1/p' "$jobs" | grep -vx global); do
     echo "@@guest begin $job"
     read -r ack
+    before=$(irqs)
     fio --eta=never --section="$job" --output-format=json --output="/tmp/$job.json" "$jobs"
-    echo "@@guest end $job $?"
+    rc=$?
+    echo "@@guest end $job $rc $(($(irqs) - before))"
     read -r ack
     echo "@@guest json $job"
     cat "/tmp/$job.json"
