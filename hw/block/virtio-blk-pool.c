@@ -39,6 +39,11 @@ unsigned int virtio_blk_pool_in_use(VirtIOBlock *s, unsigned int index)
     return pool->size - pool->nidle;
 }
 
+unsigned int virtio_blk_pool_size(VirtIOBlock *s, unsigned int index)
+{
+    return s->req_pools[index].size;
+}
+
 void virtio_blk_init_request(VirtIOBlock *s, VirtQueue *vq,
                              VirtIOBlockReq *req, VirtIOBlockReqPool *pool)
 {
@@ -53,13 +58,11 @@ void virtio_blk_init_request(VirtIOBlock *s, VirtQueue *vq,
 
 /* Add a request to empty @pool, for virtqueue @vq of @s */
 static void virtio_blk_pool_grow(VirtIOBlock *s, VirtQueue *vq,
-                                 VirtIOBlockReqPool *pool,
-                                 VirtIOBlockQueueStats *stats)
+                                 VirtIOBlockReqPool *pool)
 {
     pool->idle = g_renew(VirtIOBlockReq *, pool->idle, pool->size + 1);
     pool->idle[pool->nidle++] = g_new0(VirtIOBlockReq, 1);
     pool->size++;
-    stats->pool_grows++;
     trace_virtio_blk_pool_grow(s, virtio_get_queue_index(vq), pool->size);
 }
 
@@ -73,7 +76,7 @@ VirtIOBlockReq *virtio_blk_pop_request(VirtIOBlock *s, VirtQueue *vq)
         if (virtio_queue_empty(vq)) {
             return NULL;
         }
-        virtio_blk_pool_grow(s, vq, pool, &s->used_batches[index].stats);
+        virtio_blk_pool_grow(s, vq, pool);
     }
 
     req = pool->idle[pool->nidle - 1];

@@ -54,7 +54,7 @@ static const VirtIOBlockStatInfo virtio_blk_stat_info[] = {
     STAT("merged-ios", CUMULATIVE, merged_ios),
     STAT("in-flight", INSTANT, in_flight),
     STAT("in-flight-peak", PEAK, in_flight_peak),
-    STAT("pool-grows", CUMULATIVE, pool_grows),
+    STAT("pool-size", INSTANT, pool_size),
     STAT("ioerr", CUMULATIVE, ioerr),
     STAT("unsupp", CUMULATIVE, unsupp),
     STAT("held", CUMULATIVE, held),
@@ -76,6 +76,7 @@ static void virtio_blk_copy_queue_stats(void *opaque)
 
     *copy->out = copy->s->used_batches[copy->queue].stats;
     copy->out->in_flight = virtio_blk_pool_in_use(copy->s, copy->queue);
+    copy->out->pool_size = virtio_blk_pool_size(copy->s, copy->queue);
 }
 
 /*
