@@ -41,6 +41,7 @@ static inline void virtio_blk_undo_cuts(VirtIOBlockReq *req)
 
 /* virtio-blk-request.c */
 void virtio_blk_restart_bh(void *opaque);
+void virtio_blk_drop_requests(VirtIOBlockReq *req);
 
 /* virtio-blk-merge.c */
 void virtio_blk_queue_rw(VirtIOBlock *s, MultiReqBuffer *mrb,

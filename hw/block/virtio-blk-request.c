@@ -405,8 +405,11 @@ static int virtio_blk_handle_request(VirtIOBlockReq *req, MultiReqBuffer *mrb)
     return 0;
 }
 
-/* Drop @req, popped but not started, and the requests @req->next links */
-static void virtio_blk_drop_requests(VirtIOBlockReq *req)
+/*
+ * Drop @req, popped but not started (or held for a restart), and the
+ * requests @req->next links: give their elements back unused.
+ */
+void virtio_blk_drop_requests(VirtIOBlockReq *req)
 {
     while (req) {
         VirtIOBlockReq *next = req->next;
