@@ -252,6 +252,7 @@ static void test_stats_counts(void *obj, void *data, QGuestAllocator *alloc)
                     strcmp(qdict_entry_key(e), "pool-size") ? 0 : 64);
     }
     qobject_unref(stats);
+    qvirtqueue_cleanup(dev->bus, vq, alloc);
 }
 
 /*
@@ -293,6 +294,7 @@ static void test_stats_notifications(void *obj, void *data,
     check_stat1(stats, "notifications-suppressed", 1);
     check_stat1(stats, "requests", 32);
     qobject_unref(stats);
+    qvirtqueue_cleanup(dev->bus, vq, alloc);
 }
 
 /*
@@ -343,6 +345,10 @@ static void test_stats_vq_mapping(void *obj, void *data,
     check_stat(stats, "batches", want_batches, STATS_NUM_QUEUES);
     check_stat(stats, "batch-peak", want_reqs, STATS_NUM_QUEUES);
     qobject_unref(stats);
+    for (q = 0; q < STATS_NUM_QUEUES; q++) {
+        qvirtqueue_cleanup(hp->vdev.bus, vqs[q], alloc);
+    }
+    qos_object_destroy((QOSGraphObject *)hp);
 }
 
 /* --- Notification coalescing --------------------------------------- */
@@ -427,6 +433,7 @@ static void test_coalesce_bound(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmpint(notified - kicked, >=, COALESCE_DELAY_US);
     g_assert_cmpuint(stat_of_queue0("notifications-coalesced"), ==, 1);
     g_assert_cmpuint(stat_of_queue0("notifications"), ==, 2);
+    qvirtqueue_cleanup(dev->bus, vq, alloc);
 }
 
 /* A FLUSH completion is notified at once, with the reads before it */
@@ -446,6 +453,7 @@ static void test_coalesce_flush(void *obj, void *data, QGuestAllocator *alloc)
     /* and the timer of the held reads is gone with it */
     g_usleep(COALESCE_DELAY_US + 100 * 1000);
     g_assert_cmpuint(stat_of_queue0("notifications"), ==, 1);
+    qvirtqueue_cleanup(dev->bus, vq, alloc);
 }
 
 /* Below the IOPS threshold nothing is held */
@@ -468,6 +476,7 @@ static void test_coalesce_below_threshold(void *obj, void *data,
                         COALESCE_DELAY_US);
     }
     g_assert_cmpuint(stat_of_queue0("notifications-coalesced"), ==, 0);
+    qvirtqueue_cleanup(dev->bus, vq, alloc);
 }
 
 /*
@@ -494,6 +503,7 @@ static void test_coalesce_stop(void *obj, void *data, QGuestAllocator *alloc)
 
     run_reads(dev, alloc, vq, b, false);
     wait_notifications(2);
+    qvirtqueue_cleanup(dev->bus, vq, alloc);
 }
 
 static void register_virtio_blk_stats_test(void)
