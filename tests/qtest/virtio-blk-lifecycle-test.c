@@ -419,17 +419,11 @@ static void test_lifecycle_vq_mapping(void *obj, void *data,
     QVirtioPCIDevice *hp;
     QVirtioDevice *dev;
 
-    if (pdev->pdev->bus->not_hotpluggable) {
-        g_test_skip("pci bus does not support hotplug");
+    hp = model_plug_mapped_device(pdev->pdev->bus, "drv1", "drive1",
+                                  LC_NUM_QUEUES);
+    if (!hp) {
         return;
     }
-    hp = model_plug_device(pdev->pdev->bus, "drv1", "drive1",
-                           qdict_from_jsonf_nofail(
-                               "{ 'num-queues': %d,"
-                               "  'iothread-vq-mapping': ["
-                               "    { 'iothread': 'iothread0' },"
-                               "    { 'iothread': 'iothread1' } ] }",
-                               LC_NUM_QUEUES));
     dev = &hp->vdev;
     model_start_device(dev, alloc, disk1, vqs, LC_NUM_QUEUES, false);
     model_exercise(dev, alloc, disk1, vqs, LC_NUM_QUEUES, 2 * LC_NUM_REQUESTS);

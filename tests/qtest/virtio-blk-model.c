@@ -16,6 +16,7 @@
 #include "qemu/osdep.h"
 #include "libqtest-single.h"
 #include "qemu/bswap.h"
+#include "qobject/qjson.h"
 #include "standard-headers/linux/virtio_blk.h"
 #include "standard-headers/linux/virtio_ids.h"
 #include "standard-headers/linux/virtio_ring.h"
@@ -129,6 +130,27 @@ QVirtioPCIDevice *model_plug_device(QPCIBus *bus, const char *id,
     qvirtio_pci_device_enable(dev);
     qvirtio_start_device(&dev->vdev);
     return dev;
+}
+
+/*
+ * Hot-plug @id on @drive as model_plug_device() does, with @nqueues
+ * queues that iothread0 and iothread1 (which the test's machine must
+ * have) share through iothread-vq-mapping. Returns NULL, the test
+ * skipped, if @bus takes no hot-plugged device.
+ */
+QVirtioPCIDevice *model_plug_mapped_device(QPCIBus *bus, const char *id,
+                                           const char *drive, int nqueues)
+{
+    if (bus->not_hotpluggable) {
+        g_test_skip("pci bus does not support hotplug");
+        return NULL;
+    }
+    return model_plug_device(bus, id, drive, qdict_from_jsonf_nofail(
+                                 "{ 'num-queues': %d,"
+                                 "  'iothread-vq-mapping': ["
+                                 "    { 'iothread': 'iothread0' },"
+                                 "    { 'iothread': 'iothread1' } ] }",
+                                 nqueues));
 }
 
 uint32_t model_rand_range(uint32_t lo, uint32_t hi_inclusive)

@@ -87,6 +87,8 @@ void model_start_device(QVirtioDevice *dev, QGuestAllocator *alloc,
                         bool event_idx);
 QVirtioPCIDevice *model_plug_device(QPCIBus *bus, const char *id,
                                     const char *drive, QDict *props);
+QVirtioPCIDevice *model_plug_mapped_device(QPCIBus *bus, const char *id,
+                                           const char *drive, int nqueues);
 uint32_t model_rand_range(uint32_t lo, uint32_t hi_inclusive);
 
 bool batch_add(QVirtioDevice *dev, QGuestAllocator *alloc,
