@@ -387,7 +387,9 @@ void virtio_blk_flush_complete(void *opaque, int ret)
     VirtIOBlockReq *req = opaque;
 
     /* A guest waits for its flushes: their notification is not held */
-    virtio_blk_used_batch(req)->notify_now = true;
+    if (unlikely(req->dev->conf.coalesce_delay_us)) {
+        virtio_blk_used_batch(req)->notify_now = true;
+    }
     virtio_blk_complete_alone(req, ret, true);
 }
 
