@@ -35,6 +35,12 @@
 
 static ModelDisk *disk;         /* of drive0 */
 static ModelDisk *disk1;        /* of drive1, for a hot-plugged device */
+static char *machine_cmdline;   /* all of it, for a migration target */
+
+static void machine_cmdline_free(void *opaque)
+{
+    g_clear_pointer(&machine_cmdline, g_free);
+}
 
 /*
  * drive0 for the device of the qos graph, on null-co if @arg says so;
@@ -57,6 +63,8 @@ static void *stats_setup(GString *cmd_line, void *arg)
     model_drive_append(cmd_line, "drive1", disk1, "");
     g_string_append(cmd_line, " -object iothread,id=iothread0"
                     " -object iothread,id=iothread1 ");
+    machine_cmdline = g_strdup(cmd_line->str);
+    g_test_queue_destroy(machine_cmdline_free, NULL);
     return arg;
 }
 
@@ -512,44 +520,76 @@ static void test_coalesce_stop(void *obj, void *data, QGuestAllocator *alloc)
     qvirtqueue_cleanup(dev->bus, vq, alloc);
 }
 
-/*
- * A running VM migrated while a notification is held: the migration
- * stops the VM, which drains the drive, and so the notification goes
- * out before the device's state is saved (nothing held travels in the
- * stream). The migration completes; no target is needed to see that.
- */
-static void test_coalesce_migrate(void *obj, void *data,
-                                  QGuestAllocator *alloc)
+/* Wait for the migration @qts takes part in to complete */
+static void wait_migration_completed(QTestState *qts)
 {
-    QVirtioPCIDevice *pdev = obj;
-    QVirtioDevice *dev = &pdev->vdev;
-    g_autofree Batch *b = g_new0(Batch, 1);
-    g_autofree char *path = g_strdup_printf("%s/virtio-blk-coalesce.%d",
-                                            g_get_tmp_dir(), getpid());
-    g_autofree char *uri = g_strdup_printf("file:%s", path);
     const char *status;
-    QVirtQueue *vq;
 
-    model_start_device(dev, alloc, disk, &vq, 1, false);
-    b->max_reqs = MAX_RING;
-    run_reads_within_delay(dev, alloc, vq, b);
-
-    qtest_qmp_assert_success(global_qtest,
-                             "{ 'execute': 'migrate-set-capabilities',"
-                             "  'arguments': { 'capabilities': ["
-                             "    { 'capability': 'events',"
-                             "      'state': true } ] } }");
-    qtest_qmp_assert_success(global_qtest, "{ 'execute': 'migrate',"
-                             "  'arguments': { 'uri': %s } }", uri);
     do {
-        QDict *ev = qtest_qmp_eventwait_ref(global_qtest, "MIGRATION");
+        QDict *ev = qtest_qmp_eventwait_ref(qts, "MIGRATION");
 
         status = qdict_get_str(qdict_get_qdict(ev, "data"), "status");
         g_assert_cmpstr(status, !=, "failed");
         status = !strcmp(status, "completed") ? "completed" : NULL;
         qobject_unref(ev);
     } while (!status);
+}
+
+/*
+ * A running VM migrated while a notification is held: the migration
+ * stops the VM, which drains the drive, and so the notification goes
+ * out before the device's state is saved (nothing held travels in the
+ * stream). The target then serves the queue where the source left it,
+ * coalescing as the source did.
+ */
+static void test_coalesce_migrate(void *obj, void *data,
+                                  QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    QVirtioDevice *dev = &pdev->vdev;
+    QPCIBus *bus = pdev->pdev->bus;
+    g_autofree Batch *b = g_new0(Batch, 1);
+    g_autofree char *path = g_strdup_printf("%s/virtio-blk-coalesce.%d",
+                                            g_get_tmp_dir(), getpid());
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+    g_autofree char *dst_args = g_strdup_printf("%s -incoming defer",
+                                                machine_cmdline);
+    QTestState *src = global_qtest;
+    QTestState *dst;
+    QVirtQueue *vq;
+
+    model_start_device(dev, alloc, disk, &vq, 1, false);
+    b->max_reqs = MAX_RING;
+    run_reads_within_delay(dev, alloc, vq, b);
+
+    qtest_qmp_assert_success(src, "{ 'execute': 'migrate-set-capabilities',"
+                             "  'arguments': { 'capabilities': ["
+                             "    { 'capability': 'events',"
+                             "      'state': true } ] } }");
+    qtest_qmp_assert_success(src, "{ 'execute': 'migrate',"
+                             "  'arguments': { 'uri': %s } }", uri);
+    wait_migration_completed(src);
     g_assert_cmpuint(stat_of_queue0("notifications"), ==, 1);
+
+    /* The guest lives on in the target, which the test now drives */
+    dst = qtest_init_with_env("QTEST_QEMU_BINARY_DST", dst_args, true);
+    qtest_qmp_assert_success(dst, "{ 'execute': 'migrate-set-capabilities',"
+                             "  'arguments': { 'capabilities': ["
+                             "    { 'capability': 'events',"
+                             "      'state': true } ] } }");
+    qtest_qmp_assert_success(dst, "{ 'execute': 'migrate-incoming',"
+                             "  'arguments': { 'uri': %s } }", uri);
+    wait_migration_completed(dst);
+    global_qtest = dst;
+    bus->qts = dst;
+    g_assert_cmpuint(stat_of_queue0("notifications"), ==, 0);
+    run_reads_within_delay(dev, alloc, vq, b);
+    wait_notifications(1);
+    g_assert_cmpuint(stat_of_queue0("notifications"), ==, 1);
+
+    bus->qts = src;
+    global_qtest = src;
+    qtest_quit(dst);
     unlink(path);
     qvirtqueue_cleanup(dev->bus, vq, alloc);
 }
