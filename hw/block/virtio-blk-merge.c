@@ -4,10 +4,12 @@
  * The reads and the writes a pass over a virtqueue parses wait in two
  * lists, one per direction, so that a stream which interleaves them still
  * merges. A list is submitted when it is full, when a FLUSH needs the
- * writes before it out, and when the pass ends: sorted by sector, each
- * run of sequential requests becomes one I/O as long as it stays within
- * the backend's max_transfer and max_iov. virtio_blk_rw_complete()
- * completes every request of a run when its I/O completes.
+ * writes before it out, and when the pass ends: if a request starts
+ * where another ends, sorted by sector, each run of sequential requests
+ * becomes one I/O as long as it stays within the backend's max_transfer
+ * and max_iov; if none does, each request is an I/O of its own.
+ * virtio_blk_rw_complete() completes every request of a run when its I/O
+ * completes.
  *
  * Copyright (c) 2026 The QEMU fork authors
  *
@@ -86,6 +88,53 @@ static void virtio_blk_sort_pending(VirtIOBlockPending *p)
     }
 }
 
+/* The sector after @req */
+static inline int64_t virtio_blk_req_end(VirtIOBlockReq *req)
+{
+    return req->sector_num + req->qiov.size / BDRV_SECTOR_SIZE;
+}
+
+/* A slot of the set virtio_blk_pending_adjacent() keeps */
+static inline unsigned int virtio_blk_sector_slot(int64_t sector)
+{
+    /* Fibonacci hashing: the top bits of the product, one per slot bit */
+    return ((uint64_t)sector * 0x9e3779b97f4a7c15ull) >> (64 - 6);
+}
+
+/*
+ * Does a request of @p start where another one ends? Only then is there
+ * a run to merge, and a reason to sort: random I/O, the common case at
+ * depth, skips the sort. An open-addressing set of the ends, 64 slots for
+ * at most 32, answers it in two passes.
+ */
+static bool virtio_blk_pending_adjacent(VirtIOBlockPending *p)
+{
+    uint64_t ends[64] = {};     /* end + 1: 0 is a free slot */
+    unsigned int i, slot;
+
+    QEMU_BUILD_BUG_ON(ARRAY_SIZE(ends) < 2 * VIRTIO_BLK_MAX_MERGE_REQS);
+    for (i = 0; i < p->num_reqs; i++) {
+        int64_t end = virtio_blk_req_end(p->reqs[i]);
+
+        for (slot = virtio_blk_sector_slot(end); ends[slot];
+             slot = (slot + 1) % ARRAY_SIZE(ends)) {
+            /* probe on */
+        }
+        ends[slot] = end + 1;
+    }
+    for (i = 0; i < p->num_reqs; i++) {
+        int64_t start = p->reqs[i]->sector_num;
+
+        for (slot = virtio_blk_sector_slot(start); ends[slot];
+             slot = (slot + 1) % ARRAY_SIZE(ends)) {
+            if (ends[slot] == start + 1) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 /* Submit the requests of @p, merged into as few I/Os as the backend takes */
 static void virtio_blk_submit_list(VirtIOBlock *s, MultiReqBuffer *mrb,
                                    bool is_write)
@@ -96,9 +145,9 @@ static void virtio_blk_submit_list(VirtIOBlock *s, MultiReqBuffer *mrb,
     int64_t end = 0;            /* the sector after the run */
     unsigned int start = 0, i;
 
-    if (p->num_reqs <= 1) {
-        if (p->num_reqs) {
-            virtio_blk_submit_run(s, mrb, p->reqs, 1, p->reqs[0]->qiov.niov,
+    if (p->num_reqs <= 1 || !virtio_blk_pending_adjacent(p)) {
+        for (i = 0; i < p->num_reqs; i++) {
+            virtio_blk_submit_run(s, mrb, &p->reqs[i], 1, p->reqs[i]->qiov.niov,
                                   is_write);
         }
         p->num_reqs = 0;
@@ -125,7 +174,7 @@ static void virtio_blk_submit_list(VirtIOBlock *s, MultiReqBuffer *mrb,
         }
         niov += req->qiov.niov;
         bytes += req->qiov.size;
-        end = req->sector_num + req->qiov.size / BDRV_SECTOR_SIZE;
+        end = virtio_blk_req_end(req);
     }
     virtio_blk_submit_run(s, mrb, &p->reqs[start], i - start, niov,
                           is_write);

@@ -90,6 +90,21 @@ static bool virtio_blk_cut_headers(VirtIOBlockReq *req,
     /* The used length counts every device-writable byte, status included */
     req->in_len = iov_size(in_iov, *in_num);
     req->in = last->iov_base + last->iov_len - sizeof(struct virtio_blk_inhdr);
+
+    /*
+     * Each header in a buffer of its own, as Linux frames a request: the
+     * data starts at the next buffer and ends before the last one, with
+     * no buffer to cut, nor to restore.
+     */
+    if (likely((*out_iov)->iov_len == sizeof(req->out) &&
+               last->iov_len == sizeof(struct virtio_blk_inhdr))) {
+        req->outhdr_undo.modified_iov = NULL;
+        req->inhdr_undo.modified_iov = NULL;
+        (*out_iov)++;
+        (*out_num)--;
+        (*in_num)--;
+        return true;
+    }
     iov_discard_front_undoable(out_iov, out_num, sizeof(req->out),
                                &req->outhdr_undo);
     iov_discard_back_undoable(in_iov, in_num, sizeof(struct virtio_blk_inhdr),
