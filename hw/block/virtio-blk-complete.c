@@ -45,6 +45,20 @@ void virtio_blk_init_used_batches(VirtIOBlock *s)
     }
 }
 
+/* Free what virtio_blk_init_used_batches() and the queues' passes made */
+void virtio_blk_free_used_batches(VirtIOBlock *s)
+{
+    unsigned int i;
+
+    for (i = 0; i < s->conf.num_queues; i++) {
+        if (s->used_batches[i].publish_bh) {
+            qemu_bh_delete(s->used_batches[i].publish_bh);
+        }
+    }
+    g_free(s->used_batches);
+    s->used_batches = NULL;
+}
+
 static VirtIOBlockUsedBatch *virtio_blk_used_batch(VirtIOBlockReq *req)
 {
     return &req->dev->used_batches[virtio_get_queue_index(req->vq)];
@@ -241,10 +255,22 @@ static void virtio_blk_publish_soon(VirtIOBlockUsedBatch *batch)
         return;
     }
     if (!batch->publish_scheduled) {
+        AioContext *ctx = qemu_get_current_aio_context();
+
+        /*
+         * One BH per queue rather than a oneshot one per pass, which would
+         * allocate; made again when the queue moves to another context.
+         */
+        if (unlikely(batch->publish_bh_ctx != ctx)) {
+            if (batch->publish_bh) {
+                qemu_bh_delete(batch->publish_bh);
+            }
+            batch->publish_bh = aio_bh_new(ctx, virtio_blk_publish_bh, batch);
+            batch->publish_bh_ctx = ctx;
+        }
         batch->publish_scheduled = true;
         blk_inc_in_flight(batch->dev->blk);
-        aio_bh_schedule_oneshot(qemu_get_current_aio_context(),
-                                virtio_blk_publish_bh, batch);
+        qemu_bh_schedule(batch->publish_bh);
     }
     trace_virtio_blk_publish_later(virtio_blk_vdev(batch->dev), batch->vq,
                                    batch->filled);

@@ -51,6 +51,7 @@ void virtio_blk_submit_pending(VirtIOBlock *s, MultiReqBuffer *mrb);
 
 /* virtio-blk-complete.c */
 void virtio_blk_init_used_batches(VirtIOBlock *s);
+void virtio_blk_free_used_batches(VirtIOBlock *s);
 void virtio_blk_rw_complete(void *opaque, int ret);
 void virtio_blk_flush_complete(void *opaque, int ret);
 void virtio_blk_discard_write_zeroes_complete(void *opaque, int ret);

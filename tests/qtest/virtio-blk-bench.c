@@ -77,6 +77,7 @@ typedef struct BenchOptions {
     uint64_t seed;
     int timeout_s;
     int64_t syscall_requests;
+    const char *device_props;   /* more virtio-blk-pci properties, or "" */
 } BenchOptions;
 
 /* The descriptor chains of a slot; FLUSH and DISCARD carry no data */
@@ -339,6 +340,8 @@ static void bench_start_qemu(Bench *b, char **shm_path)
         g_strdup_printf(",poll-max-ns=%" PRId64, o->poll_max_ns);
     /* without it the block layer drops DISCARDs before the driver */
     const char *unmap = o->discard_pct ? ",discard=unmap" : "";
+    g_autofree char *props = *o->device_props ?
+        g_strdup_printf(",%s", o->device_props) : g_strdup("");
     int out = dup(STDOUT_FILENO);
 
     /* libqtest logs the command line to stdout, which is for results */
@@ -349,8 +352,8 @@ static void bench_start_qemu(Bench *b, char **shm_path)
                          "-drive if=none,id=drive0,%s%s "
                          "-device virtio-blk-pci,drive=drive0,"
                          "iothread=" IOTHREAD_ID ",num-queues=1,"
-                         "addr=%02x.0",
-                         poll, backend, unmap, DEVICE_SLOT);
+                         "addr=%02x.0%s",
+                         poll, backend, unmap, DEVICE_SLOT, props);
     fflush(stdout);
     dup2(out, STDOUT_FILENO);
     close(out);
@@ -842,6 +845,7 @@ static void parse_options(int argc, char **argv, BenchOptions *o)
     g_autofree char *backend = NULL;
     g_autofree char *size = NULL;
     char *shm_dir = NULL;
+    char *device_props = NULL;
     gint64 seed = 1;
     GOptionEntry entries[] = {
         { "workload", 'w', 0, G_OPTION_ARG_STRING, &workload,
@@ -884,6 +888,9 @@ static void parse_options(int argc, char **argv, BenchOptions *o)
         { "syscalls", 0, 0, G_OPTION_ARG_INT64, &o->syscall_requests,
           "then count system calls over N requests with strace "
           "(default 0: do not)", "N" },
+        { "device-props", 0, 0, G_OPTION_ARG_STRING, &device_props,
+          "more properties of the device, e.g. coalesce-delay-us=100",
+          "PROPS" },
         { NULL }
     };
     g_autoptr(GOptionContext) ctx =
@@ -894,7 +901,7 @@ static void parse_options(int argc, char **argv, BenchOptions *o)
         .qd = 32, .requests = 100000, .warmup = 1000, .block_size = 4096,
         .segments = 1, .read_pct = 70, .shm_dir = "/dev/shm",
         .size = 1ll << 30,
-        .poll_max_ns = -1, .timeout_s = 300,
+        .poll_max_ns = -1, .timeout_s = 300, .device_props = "",
     };
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
@@ -919,6 +926,9 @@ static void parse_options(int argc, char **argv, BenchOptions *o)
     }
     if (shm_dir) {
         o->shm_dir = shm_dir;
+    }
+    if (device_props) {
+        o->device_props = device_props;
     }
     if (size) {
         uint64_t v;

@@ -162,30 +162,6 @@ static void fault_check_event(const FaultCase *fc)
     qobject_unref(ev);
 }
 
-/* Wait for migration to end in @want: "completed" or "failed". */
-static void query_migrate_wait(QTestState *qts, const char *want)
-{
-    gint64 start = g_get_monotonic_time();
-
-    for (;;) {
-        QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
-        QDict *ret = qdict_get_qdict(rsp, "return");
-        const char *status = qdict_get_try_str(ret, "status");
-        bool done = status && (!strcmp(status, "completed") ||
-                               !strcmp(status, "failed"));
-
-        if (done) {
-            g_assert_cmpstr(status, ==, want);
-        }
-        qobject_unref(rsp);
-        if (done) {
-            return;
-        }
-        g_assert_cmpint(g_get_monotonic_time() - start, <=, TIMEOUT_US);
-        g_usleep(10 * 1000);
-    }
-}
-
 /* Save the stopped VM, with the requests it holds, to a migration file. */
 static char *fault_migrate_save(void)
 {
@@ -195,7 +171,7 @@ static char *fault_migrate_save(void)
 
     qtest_qmp_assert_success(global_qtest, "{ 'execute': 'migrate',"
                              "  'arguments': { 'uri': %s } }", uri);
-    query_migrate_wait(global_qtest, "completed");
+    model_migrate_wait(global_qtest, "completed");
     return path;
 }
 
@@ -230,7 +206,7 @@ static QTestState *fault_migrate(void)
     QTestState *src = global_qtest;
 
     global_qtest = fault_migrate_load(path);
-    query_migrate_wait(global_qtest, "completed");
+    model_migrate_wait(global_qtest, "completed");
     unlink(path);
     return src;
 }
@@ -360,7 +336,7 @@ static void test_fault_migrate_buffer_in_registers(void *obj, void *data,
     migration_file_move_buffer(path, &b->reqs[0],
                                pdev->bar.addr + pdev->common_cfg_offset);
     dst = fault_migrate_load(path);
-    query_migrate_wait(dst, "failed");
+    model_migrate_wait(dst, "failed");
     qtest_qmp_assert_success(dst, "{ 'execute': 'query-status' }");
     qtest_quit(dst);
     unlink(path);

@@ -639,3 +639,30 @@ void model_exercise(QVirtioDevice *dev, QGuestAllocator *alloc,
     model_read_back(dev, alloc, m, vqs[0]);
     model_check_image(m);
 }
+
+/*
+ * Wait for the migration @qts takes part in, as source or target, to end
+ * in @want: "completed" or "failed".
+ */
+void model_migrate_wait(QTestState *qts, const char *want)
+{
+    gint64 start = g_get_monotonic_time();
+
+    for (;;) {
+        QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
+        QDict *ret = qdict_get_qdict(rsp, "return");
+        const char *status = qdict_get_try_str(ret, "status");
+        bool done = status && (!strcmp(status, "completed") ||
+                               !strcmp(status, "failed"));
+
+        if (done) {
+            g_assert_cmpstr(status, ==, want);
+        }
+        qobject_unref(rsp);
+        if (done) {
+            return;
+        }
+        g_assert_cmpint(g_get_monotonic_time() - start, <=, TIMEOUT_US);
+        g_usleep(10 * 1000);
+    }
+}

@@ -107,6 +107,7 @@ void model_random_io(QVirtioDevice *dev, QGuestAllocator *alloc,
 void model_read_back(QVirtioDevice *dev, QGuestAllocator *alloc,
                      ModelDisk *m, QVirtQueue *vq);
 void model_check_image(ModelDisk *m);
+void model_migrate_wait(QTestState *qts, const char *want);
 void model_exercise(QVirtioDevice *dev, QGuestAllocator *alloc,
                     ModelDisk *m, QVirtQueue **vqs, int nvqs,
                     int nreqs);

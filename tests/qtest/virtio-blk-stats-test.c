@@ -520,21 +520,6 @@ static void test_coalesce_stop(void *obj, void *data, QGuestAllocator *alloc)
     qvirtqueue_cleanup(dev->bus, vq, alloc);
 }
 
-/* Wait for the migration @qts takes part in to complete */
-static void wait_migration_completed(QTestState *qts)
-{
-    const char *status;
-
-    do {
-        QDict *ev = qtest_qmp_eventwait_ref(qts, "MIGRATION");
-
-        status = qdict_get_str(qdict_get_qdict(ev, "data"), "status");
-        g_assert_cmpstr(status, !=, "failed");
-        status = !strcmp(status, "completed") ? "completed" : NULL;
-        qobject_unref(ev);
-    } while (!status);
-}
-
 /*
  * A running VM migrated while a notification is held: the migration
  * stops the VM, which drains the drive, and so the notification goes
@@ -562,24 +547,16 @@ static void test_coalesce_migrate(void *obj, void *data,
     b->max_reqs = MAX_RING;
     run_reads_within_delay(dev, alloc, vq, b);
 
-    qtest_qmp_assert_success(src, "{ 'execute': 'migrate-set-capabilities',"
-                             "  'arguments': { 'capabilities': ["
-                             "    { 'capability': 'events',"
-                             "      'state': true } ] } }");
     qtest_qmp_assert_success(src, "{ 'execute': 'migrate',"
                              "  'arguments': { 'uri': %s } }", uri);
-    wait_migration_completed(src);
+    model_migrate_wait(src, "completed");
     g_assert_cmpuint(stat_of_queue0("notifications"), ==, 1);
 
     /* The guest lives on in the target, which the test now drives */
     dst = qtest_init_with_env("QTEST_QEMU_BINARY_DST", dst_args, true);
-    qtest_qmp_assert_success(dst, "{ 'execute': 'migrate-set-capabilities',"
-                             "  'arguments': { 'capabilities': ["
-                             "    { 'capability': 'events',"
-                             "      'state': true } ] } }");
     qtest_qmp_assert_success(dst, "{ 'execute': 'migrate-incoming',"
                              "  'arguments': { 'uri': %s } }", uri);
-    wait_migration_completed(dst);
+    model_migrate_wait(dst, "completed");
     global_qtest = dst;
     bus->qts = dst;
     g_assert_cmpuint(stat_of_queue0("notifications"), ==, 0);
