@@ -23,6 +23,18 @@ Prints, one per line, "<set> <name> <count>":
                   functions of FUNCS that hold them, counted per
                   iteration, plus everything executed by their calls to
                   memset; their addresses come from objdump of the binary
+  block_ir        of ir, the instructions of the block layer: blk_aio_*
+                  and below (block/, block.c, include/block/, the AIOCB
+                  cache and completion ring, coroutines, aio-wait,
+                  throttling, the block trace points), by the source
+                  file each instruction comes from (inlined code
+                  included); ir - block_ir is the device's share as the
+                  virtio-blk rewrite issue counts it
+  loop_ir         of that device share, QEMU's event loop: util/async.c,
+                  aio-posix.c, fdmon, lockcnt, timers, event notifiers,
+                  the iothread and main-loop functions (the C library,
+                  stock's zero-fill memset() included, counts in the
+                  device's share)
   malloc, calloc, realloc, free, aligned_alloc
                   calls into the C library's allocator from outside the C
                   library (so that realloc calling malloc counts once);
@@ -44,8 +56,18 @@ import sys
 FUNCS = ('virtqueue_split_pop', 'virtqueue_packed_pop', 'virtqueue_pop')
 # functions that tell the iothread and the main loop's thread
 MARKS = ('iothread_run', 'main_loop_wait')
-COUNTS = ('ir', 'zero_fill_ir', 'malloc', 'calloc', 'realloc', 'free',
-          'aligned_alloc')
+COUNTS = ('ir', 'zero_fill_ir', 'block_ir', 'loop_ir', 'malloc', 'calloc',
+          'realloc', 'free', 'aligned_alloc')
+# Source files, relative to the source tree, by share (see the docstring)
+BLOCK_FILES = re.compile(r'^(block/|block\.c$|blockjob\.c$|include/block/|'
+                         r'util/(aiocb|aiocb-batch|aio-wait|throttle|'
+                         r'qemu-coroutine[-a-z]*|coroutine-[a-z]+)\.c$|'
+                         r'trace/trace-block\.h$)')
+LOOP_FILES = re.compile(r'^(util/(async|aio-posix|fdmon-[a-z]+|lockcnt|'
+                        r'qemu-timer|event_notifier-posix|main-loop|'
+                        r'qemu-thread-posix)\.c$|iothread\.c$|'
+                        r'include/qemu/(timer|lockable|thread)\.h$|'
+                        r'trace/trace-util\.h$)')
 ALLOC_NAMES = {
     'malloc': 'malloc', '__libc_malloc': 'malloc',
     'calloc': 'calloc', '__libc_calloc': 'calloc',
@@ -101,12 +123,28 @@ def name(val):
     return re.sub(r"'\d+$", '', val)
 
 
+def share(path):
+    """'block', 'loop' or 'device': the share a source file counts in."""
+    if path.startswith('.') or path.startswith('/usr/') or path == '???':
+        return 'device'         # the C library's own sources, or unknown
+    # build/<dir>/../src/X, build/src/X, or a generated build/<dir>/trace/X
+    rel = re.sub(r'^.*/src/', '', path)
+    rel = re.sub(r'^.*/(trace/trace-[^/]+)$', r'\1', rel)
+    if BLOCK_FILES.match(rel):
+        return 'block'
+    if LOOP_FILES.match(rel):
+        return 'loop'
+    return 'device'
+
+
 def parse(path, stos, memset_calls):
     """Counts of one thread's callgrind dump."""
-    res = {'ir': None, 'zero_fill_ir': 0, 'iothread_run': False,
-           'main_loop_wait': False, 'malloc': 0, 'calloc': 0, 'realloc': 0,
-           'free': 0, 'aligned_alloc': 0}
+    res = {'ir': None, 'zero_fill_ir': 0, 'block_ir': 0, 'loop_ir': 0,
+           'iothread_run': False, 'main_loop_wait': False, 'malloc': 0,
+           'calloc': 0, 'realloc': 0, 'free': 0, 'aligned_alloc': 0}
     ob = fn = cob = cfn = None
+    fl_share = cur_share = 'device'
+    shares = {}
     in_call = False
     with open(path) as f:
         for line in f:
@@ -119,15 +157,23 @@ def parse(path, stos, memset_calls):
                         res['zero_fill_ir'] += int(cost)
                     cob = None
                     continue
-                if fn in FUNCS:
-                    f3 = line.split()
-                    if int(f3[0], 16) in stos:
-                        res['zero_fill_ir'] += int(f3[-1])
+                f3 = line.split()
+                if cur_share != 'device' and len(f3) > 1:
+                    res[cur_share + '_ir'] += int(f3[-1])
+                if fn in FUNCS and int(f3[0], 16) in stos:
+                    res['zero_fill_ir'] += int(f3[-1])
                 continue
             key, _, val = line.rstrip('\n').partition('=')
-            if key == 'ob':
+            if key in ('fl', 'fi', 'fe'):
+                if val not in shares:
+                    shares[val] = share(val)
+                cur_share = shares[val]
+                if key == 'fl':
+                    fl_share = cur_share
+            elif key == 'ob':
                 ob = val
             elif key == 'fn':
+                cur_share = fl_share
                 fn = name(val)
                 if fn in MARKS:
                     res[fn] = True

@@ -43,6 +43,14 @@
 #                               callgrind counts per rep-stos iteration
 #                               (found with objdump; see p2-callgrind.py)
 #   zero_fill_instr_per_req     that zero-filling, all threads
+#   iothread_block_instr_per_req
+#                               the iothread's instructions in the block
+#                               layer, blk_aio_* and below, by source file
+#                               (see p2-callgrind.py)
+#   iothread_device_instr_per_req[_no_zero_fill]
+#                               the rest, the device's share: the device
+#                               model, virtio, memory, and the event loop
+#   iothread_loop_instr_per_req of that, the event loop's part
 #   {iothread,all}_heap_allocs_per_req
 #                               malloc + calloc + realloc calls (the main
 #                               loop's are mostly the qtest protocol's)
@@ -182,6 +190,18 @@ for t in ('iothread', 'main', 'all'):
          lambda c, t=t: c[t + ' ir'] - c[t + ' zero_fill_ir'], 'instr/req')]
 rows.append(('zero_fill_instr_per_req', lambda c: c['all zero_fill_ir'],
              'instr/req'))
+# The iothread's split: the block layer (blk_aio_* and below), and the
+# rest, the device's share, of which the event loop's part
+rows += [
+    ('iothread_block_instr_per_req', lambda c: c['iothread block_ir'],
+     'instr/req'),
+    ('iothread_device_instr_per_req',
+     lambda c: c['iothread ir'] - c['iothread block_ir'], 'instr/req'),
+    ('iothread_device_instr_per_req_no_zero_fill',
+     lambda c: c['iothread ir'] - c['iothread block_ir'] -
+     c['iothread zero_fill_ir'], 'instr/req'),
+    ('iothread_loop_instr_per_req', lambda c: c['iothread loop_ir'],
+     'instr/req')]
 for t in ('iothread', 'all'):
     rows += [
         (t + '_heap_allocs_per_req',
