@@ -94,25 +94,30 @@ static inline int64_t virtio_blk_req_end(VirtIOBlockReq *req)
     return req->sector_num + req->qiov.size / BDRV_SECTOR_SIZE;
 }
 
-/* A slot of the set virtio_blk_pending_adjacent() keeps */
+/* The set virtio_blk_pending_adjacent() keeps: twice the list's size */
+#define VIRTIO_BLK_ADJACENT_SLOT_BITS 6
+#define VIRTIO_BLK_ADJACENT_SLOTS (1u << VIRTIO_BLK_ADJACENT_SLOT_BITS)
+QEMU_BUILD_BUG_ON(VIRTIO_BLK_ADJACENT_SLOTS < 2 * VIRTIO_BLK_MAX_MERGE_REQS);
+
+/* A slot of that set */
 static inline unsigned int virtio_blk_sector_slot(int64_t sector)
 {
     /* Fibonacci hashing: the top bits of the product, one per slot bit */
-    return ((uint64_t)sector * 0x9e3779b97f4a7c15ull) >> (64 - 6);
+    return ((uint64_t)sector * 0x9e3779b97f4a7c15ull) >>
+           (64 - VIRTIO_BLK_ADJACENT_SLOT_BITS);
 }
 
 /*
  * Does a request of @p start where another one ends? Only then is there
  * a run to merge, and a reason to sort: random I/O, the common case at
- * depth, skips the sort. An open-addressing set of the ends, 64 slots for
- * at most 32, answers it in two passes.
+ * depth, skips the sort. An open-addressing set of the ends, twice as
+ * many slots as the list holds requests, answers it in two passes.
  */
 static bool virtio_blk_pending_adjacent(VirtIOBlockPending *p)
 {
-    uint64_t ends[64] = {};     /* end + 1: 0 is a free slot */
+    uint64_t ends[VIRTIO_BLK_ADJACENT_SLOTS] = {};  /* end + 1: 0 is free */
     unsigned int i, slot;
 
-    QEMU_BUILD_BUG_ON(ARRAY_SIZE(ends) < 2 * VIRTIO_BLK_MAX_MERGE_REQS);
     for (i = 0; i < p->num_reqs; i++) {
         int64_t end = virtio_blk_req_end(p->reqs[i]);
 
