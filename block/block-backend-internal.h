@@ -80,6 +80,12 @@ struct BlockBackend {
     unsigned int in_flight;
 };
 
+/* blk_bs(), without a call for the request path in block-backend-io.c */
+static inline BlockDriverState *blk_root_bs(BlockBackend *blk)
+{
+    return blk->root ? blk->root->bs : NULL;
+}
+
 /* The arguments and the result of an emulated AIO request */
 typedef struct BlkRwCo {
     BlockBackend *blk;
@@ -153,7 +159,7 @@ blk_check_byte_request(BlockBackend *blk, int64_t offset, int64_t bytes)
         return 0;
     }
 
-    len = bdrv_co_request_length(blk_bs(blk));
+    len = bdrv_co_request_length(blk_root_bs(blk));
     if (unlikely(len < 0)) {
         return len;
     }

@@ -59,7 +59,7 @@ blk_co_do_rw(BlockBackend *blk, bool is_write, int64_t offset, int64_t bytes,
     GRAPH_RDLOCK_GUARD();
 
     /* Only after the wait: the graph may have changed during it */
-    bs = blk_bs(blk);
+    bs = blk_root_bs(blk);
     if (is_write) {
         trace_blk_co_pwritev(blk, bs, offset, bytes, flags);
     } else {
@@ -233,7 +233,9 @@ BlockAIOCB *blk_aio_prwv(BlockBackend *blk, int64_t offset, int64_t bytes,
                          BdrvRequestFlags flags,
                          BlockCompletionFunc *cb, void *opaque)
 {
+    AioContext *ctx = qemu_get_current_aio_context();
     BlkAioEmAIOCB *acb;
+    Coroutine *co;
 
     blk_inc_in_flight(blk);
     acb = blk_aio_get(&blk_aio_em_aiocb_info, blk, cb, opaque);
@@ -247,12 +249,17 @@ BlockAIOCB *blk_aio_prwv(BlockBackend *blk, int64_t offset, int64_t bytes,
     acb->bytes = bytes;
     acb->has_returned = false;
 
-    aio_co_enter(qemu_get_current_aio_context(),
-                 qemu_coroutine_create(co_entry, acb));
+    co = qemu_coroutine_create(co_entry, acb);
+    /* aio_co_enter(), without checking again that @ctx is the current one */
+    if (unlikely(qemu_in_coroutine())) {
+        aio_co_enter(ctx, co);          /* runs once the caller yields */
+    } else {
+        qemu_aio_coroutine_enter(ctx, co);
+    }
 
     acb->has_returned = true;
     if (acb->rwco.ret != NOT_DONE) {
-        aiocb_defer_completion(blk_aio_complete_bh, acb);
+        aiocb_defer_completion(ctx, blk_aio_complete_bh, acb);
     }
     return &acb->common;
 }

@@ -67,21 +67,27 @@ static AiocbCompletionRing main_ring;
 
 static void aiocb_ring_run(void *opaque);
 
+/* Out of line: aiocb_ring_push()'s common case needs few registers */
+static void __attribute__((noinline)) aiocb_ring_grow(AiocbCompletionRing *ring)
+{
+    unsigned size = ring->size ? ring->size * 2 : 64;
+    AiocbCompletion *slots = g_new(AiocbCompletion, size);
+    unsigned i;
+
+    for (i = 0; i < ring->len; i++) {
+        slots[i] = ring->slots[(ring->head + i) & (ring->size - 1)];
+    }
+    g_free(ring->slots);
+    ring->slots = slots;
+    ring->size = size;
+    ring->head = 0;
+}
+
 static void aiocb_ring_push(AiocbCompletionRing *ring, QEMUBHFunc *fn,
                             void *opaque)
 {
     if (unlikely(ring->len == ring->size)) {
-        unsigned size = ring->size ? ring->size * 2 : 64;
-        AiocbCompletion *slots = g_new(AiocbCompletion, size);
-        unsigned i;
-
-        for (i = 0; i < ring->len; i++) {
-            slots[i] = ring->slots[(ring->head + i) & (ring->size - 1)];
-        }
-        g_free(ring->slots);
-        ring->slots = slots;
-        ring->size = size;
-        ring->head = 0;
+        aiocb_ring_grow(ring);
     }
     ring->slots[(ring->head + ring->len) & (ring->size - 1)] =
         (AiocbCompletion) { .fn = fn, .opaque = opaque };
@@ -90,12 +96,6 @@ static void aiocb_ring_push(AiocbCompletionRing *ring, QEMUBHFunc *fn,
     }
 }
 
-/*
- * The BH: run the completions queued before this pass.  Each is taken off
- * the ring before it runs, so a callback that polls the event loop, or
- * queues new completions, finds the ring consistent; the new ones run in
- * the next pass, so a callback that resubmits cannot keep the loop here.
- */
 static void aiocb_ring_run(void *opaque)
 {
     AiocbCompletionRing *ring = opaque;
@@ -148,13 +148,12 @@ static AiocbThreadState *aiocb_thread_state(void)
     return s;
 }
 
-void aiocb_defer_completion(QEMUBHFunc *fn, void *opaque)
+void aiocb_defer_completion(AioContext *ctx, QEMUBHFunc *fn, void *opaque)
 {
-    AioContext *ctx = qemu_get_current_aio_context();
     AiocbCompletionRing *ring;
 
     /* Record/replay orders BHs by its own log */
-    if (unlikely(replay_events_enabled())) {
+    if (unlikely(replay_mode != REPLAY_MODE_NONE) && replay_events_enabled()) {
         replay_bh_schedule_oneshot_event(ctx, fn, opaque);
         return;
     }
@@ -166,7 +165,6 @@ void aiocb_defer_completion(QEMUBHFunc *fn, void *opaque)
         ring->ctx = ctx;
         ring->bh = aio_bh_new(ctx, aiocb_ring_run, ring);
     }
-    trace_aiocb_defer_completion(ctx, opaque, ring->len);
     aiocb_ring_push(ring, fn, opaque);
 }
 

@@ -35,11 +35,12 @@ void *aiocb_cache_alloc(size_t size);
 void aiocb_cache_free(void *acb);
 
 /*
- * Run @fn(@opaque) in a later pass of the current AioContext's event loop,
- * after the caller returned, in the order the calls were made.  Like a
- * oneshot BH, but with no allocation in steady state and one BH for all
- * the completions of a pass.
+ * Run @fn(@opaque) in a later pass of @ctx's event loop, after the caller
+ * returned, in the order the calls were made.  @ctx is the caller's
+ * qemu_get_current_aio_context(), which submission paths have at hand.
+ * Like a oneshot BH, but with no allocation in steady state and one BH
+ * for all the completions of a pass.
  */
-void aiocb_defer_completion(QEMUBHFunc *fn, void *opaque);
+void aiocb_defer_completion(AioContext *ctx, QEMUBHFunc *fn, void *opaque);
 
 #endif /* BLOCK_AIOCB_BATCH_H */
