@@ -19,24 +19,6 @@
 #include "block/aiocb-batch.h"
 #include "trace.h"
 
-/* How many free AIOCBs a thread keeps at most (32 KiB) */
-#define AIOCB_CACHE_MAX 256
-
-/*
- * A cached AIOCB is unreachable for AddressSanitizer: a use after its
- * release is reported as it would be after g_free().
- */
-#ifdef CONFIG_ASAN_IFACE_FIBER
-#include <sanitizer/asan_interface.h>
-#define aiocb_cache_poison(p) \
-    ASAN_POISON_MEMORY_REGION(p, AIOCB_CACHE_OBJECT_SIZE)
-#define aiocb_cache_unpoison(p) \
-    ASAN_UNPOISON_MEMORY_REGION(p, AIOCB_CACHE_OBJECT_SIZE)
-#else
-#define aiocb_cache_poison(p)   ((void)(p))
-#define aiocb_cache_unpoison(p) ((void)(p))
-#endif
-
 typedef struct AiocbCompletion {
     QEMUBHFunc *fn;
     void *opaque;
@@ -53,14 +35,12 @@ typedef struct AiocbCompletionRing {
 } AiocbCompletionRing;
 
 typedef struct AiocbThreadState {
-    /* Free AIOCBs, not linked through themselves so that all is poisoned */
-    void *free[AIOCB_CACHE_MAX];
-    unsigned n_free;
     AiocbCompletionRing ring;   /* for the thread's own iothread context */
-    Notifier exit_notifier;
+    Notifier exit_notifier;     /* frees the ring and the AiocbCache */
 } AiocbThreadState;
 
 QEMU_DEFINE_STATIC_CO_TLS(AiocbThreadState, aiocb_thread_state)
+QEMU_DEFINE_CO_TLS(AiocbCache, aiocb_cache)
 
 /* The main loop's ring, for the main thread and vCPU threads (BQL) */
 static AiocbCompletionRing main_ring;
@@ -118,6 +98,7 @@ static void aiocb_thread_exit(Notifier *n, void *unused)
 {
     AiocbThreadState *s = container_of(n, AiocbThreadState, exit_notifier);
     AiocbCompletionRing *ring = &s->ring;
+    AiocbCache *c = get_ptr_aiocb_cache();
 
     /*
      * Every queued completion holds its BlockBackend in flight, and the
@@ -128,13 +109,15 @@ static void aiocb_thread_exit(Notifier *n, void *unused)
         qemu_bh_delete(ring->bh);
     }
     g_free(ring->slots);
-    while (s->n_free) {
-        void *acb = s->free[--s->n_free];
+    *s = (AiocbThreadState) {};
+
+    while (c->n_free) {
+        void *acb = c->free[--c->n_free];
 
         aiocb_cache_unpoison(acb);
         g_free(acb);
     }
-    *s = (AiocbThreadState) {};
+    c->limit = 0;
 }
 
 static AiocbThreadState *aiocb_thread_state(void)
@@ -168,29 +151,22 @@ void aiocb_defer_completion(AioContext *ctx, QEMUBHFunc *fn, void *opaque)
     aiocb_ring_push(ring, fn, opaque);
 }
 
-void *aiocb_cache_alloc(size_t size)
+void *aiocb_cache_alloc_slow(size_t size)
 {
-    AiocbThreadState *s = get_ptr_aiocb_thread_state();
-    void *acb;
-
-    assert(size <= AIOCB_CACHE_OBJECT_SIZE);
-    if (unlikely(!s->n_free)) {
-        trace_aiocb_cache_miss();
-        return g_malloc(AIOCB_CACHE_OBJECT_SIZE);
-    }
-    acb = s->free[--s->n_free];
-    aiocb_cache_unpoison(acb);
-    return acb;
+    trace_aiocb_cache_miss();
+    return g_malloc(AIOCB_CACHE_OBJECT_SIZE);
 }
 
-void aiocb_cache_free(void *acb)
+void aiocb_cache_free_slow(void *acb)
 {
-    AiocbThreadState *s = aiocb_thread_state();
+    AiocbCache *c = get_ptr_aiocb_cache();
 
-    if (unlikely(s->n_free == AIOCB_CACHE_MAX)) {
-        g_free(acb);
+    if (c->limit == AIOCB_CACHE_MAX) {
+        g_free(acb);            /* the cache is full */
         return;
     }
-    aiocb_cache_poison(acb);
-    s->free[s->n_free++] = acb;
+    /* The thread's first free: from now on its exit frees the cache */
+    aiocb_thread_state();
+    c->limit = AIOCB_CACHE_MAX;
+    aiocb_cache_free(acb);
 }

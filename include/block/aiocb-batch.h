@@ -18,21 +18,84 @@
 #define BLOCK_AIOCB_BATCH_H
 
 #include "block/aio.h"
+#include "qemu/coroutine-tls.h"
+
+#ifdef CONFIG_ASAN_IFACE_FIBER
+#include <sanitizer/asan_interface.h>
+#endif
 
 /* The largest AIOCB the per-thread cache stores */
 #define AIOCB_CACHE_OBJECT_SIZE 128
 
+/* How many free AIOCBs a thread keeps */
+#define AIOCB_CACHE_MAX 256
+
+/*
+ * A thread's free AIOCBs.  Only for the inline functions below: the
+ * rest is aiocb-batch.c's.
+ */
+typedef struct AiocbCache {
+    /* Not linked through themselves, so that all of a free one is poisoned */
+    void *free[AIOCB_CACHE_MAX];
+    unsigned int n_free;
+    /* AIOCB_CACHE_MAX once the thread frees the cache when it exits */
+    unsigned int limit;
+} AiocbCache;
+
+QEMU_DECLARE_CO_TLS(AiocbCache, aiocb_cache)
+
+void *aiocb_cache_alloc_slow(size_t size);
+void aiocb_cache_free_slow(void *acb);
+
+/* Under AddressSanitizer a free AIOCB is poisoned: a use is reported */
+static inline void aiocb_cache_poison(void *acb)
+{
+#ifdef CONFIG_ASAN_IFACE_FIBER
+    ASAN_POISON_MEMORY_REGION(acb, AIOCB_CACHE_OBJECT_SIZE);
+#endif
+}
+
+static inline void aiocb_cache_unpoison(void *acb)
+{
+#ifdef CONFIG_ASAN_IFACE_FIBER
+    ASAN_UNPOISON_MEMORY_REGION(acb, AIOCB_CACHE_OBJECT_SIZE);
+#endif
+}
+
 /*
  * Return storage for an AIOCB of @size bytes (at most
  * AIOCB_CACHE_OBJECT_SIZE) from this thread's cache, or a new block.
+ * Inline: qemu_aio_get() runs it for every cached AIOCB.
  */
-void *aiocb_cache_alloc(size_t size);
+static inline void *aiocb_cache_alloc(size_t size)
+{
+    AiocbCache *c = get_ptr_aiocb_cache();
+    void *acb;
+
+    assert(size <= AIOCB_CACHE_OBJECT_SIZE);
+    if (unlikely(!c->n_free)) {
+        return aiocb_cache_alloc_slow(size);
+    }
+    acb = c->free[--c->n_free];
+    aiocb_cache_unpoison(acb);
+    return acb;
+}
 
 /*
  * Give @acb's storage back to this thread's cache, or to the heap when the
  * cache is full.  The thread need not be the one that allocated it.
  */
-void aiocb_cache_free(void *acb);
+static inline void aiocb_cache_free(void *acb)
+{
+    AiocbCache *c = get_ptr_aiocb_cache();
+
+    if (unlikely(c->n_free == c->limit)) {
+        aiocb_cache_free_slow(acb);
+        return;
+    }
+    aiocb_cache_poison(acb);
+    c->free[c->n_free++] = acb;
+}
 
 /*
  * Run @fn(@opaque) in a later pass of @ctx's event loop, after the caller
