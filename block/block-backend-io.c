@@ -228,10 +228,11 @@ void blk_aio_complete_bh(void *opaque)
     blk_aio_complete(acb);
 }
 
-BlockAIOCB *blk_aio_prwv(BlockBackend *blk, int64_t offset, int64_t bytes,
-                         void *iobuf, CoroutineEntry co_entry,
-                         BdrvRequestFlags flags,
-                         BlockCompletionFunc *cb, void *opaque)
+/* blk_aio_prwv(), inline in the read and write functions below */
+static inline BlockAIOCB * QEMU_ALWAYS_INLINE
+blk_aio_start(BlockBackend *blk, int64_t offset, int64_t bytes, void *iobuf,
+              CoroutineEntry co_entry, BdrvRequestFlags flags,
+              BlockCompletionFunc *cb, void *opaque)
 {
     AioContext *ctx = qemu_get_current_aio_context();
     BlkAioEmAIOCB *acb;
@@ -262,6 +263,15 @@ BlockAIOCB *blk_aio_prwv(BlockBackend *blk, int64_t offset, int64_t bytes,
         aiocb_defer_completion(ctx, blk_aio_complete_bh, acb);
     }
     return &acb->common;
+}
+
+BlockAIOCB *blk_aio_prwv(BlockBackend *blk, int64_t offset, int64_t bytes,
+                         void *iobuf, CoroutineEntry co_entry,
+                         BdrvRequestFlags flags,
+                         BlockCompletionFunc *cb, void *opaque)
+{
+    return blk_aio_start(blk, offset, bytes, iobuf, co_entry, flags, cb,
+                         opaque);
 }
 
 /* The coroutine of a read or write AIO request (write-zeroes: no qiov) */
@@ -311,8 +321,8 @@ BlockAIOCB *blk_aio_preadv(BlockBackend *blk, int64_t offset,
 {
     IO_CODE();
     assert((uint64_t)qiov->size <= INT64_MAX);
-    return blk_aio_prwv(blk, offset, qiov->size, qiov, blk_aio_read_entry,
-                        flags, cb, opaque);
+    return blk_aio_start(blk, offset, qiov->size, qiov, blk_aio_read_entry,
+                         flags, cb, opaque);
 }
 
 BlockAIOCB *blk_aio_pwritev(BlockBackend *blk, int64_t offset,
@@ -321,8 +331,8 @@ BlockAIOCB *blk_aio_pwritev(BlockBackend *blk, int64_t offset,
 {
     IO_CODE();
     assert((uint64_t)qiov->size <= INT64_MAX);
-    return blk_aio_prwv(blk, offset, qiov->size, qiov, blk_aio_write_entry,
-                        flags, cb, opaque);
+    return blk_aio_start(blk, offset, qiov->size, qiov, blk_aio_write_entry,
+                         flags, cb, opaque);
 }
 
 BlockAIOCB *blk_aio_pwrite_zeroes(BlockBackend *blk, int64_t offset,

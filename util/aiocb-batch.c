@@ -131,6 +131,18 @@ static AiocbThreadState *aiocb_thread_state(void)
     return s;
 }
 
+/* The first completion deferred in @ctx: its ring needs a BH */
+static AiocbCompletionRing *aiocb_ring_setup(AioContext *ctx)
+{
+    AiocbCompletionRing *ring = ctx == qemu_get_aio_context()
+                                ? &main_ring : &aiocb_thread_state()->ring;
+
+    assert(!ring->ctx);
+    ring->bh = aio_bh_new(ctx, aiocb_ring_run, ring);
+    qatomic_set(&ring->ctx, ctx);
+    return ring;
+}
+
 void aiocb_defer_completion(AioContext *ctx, QEMUBHFunc *fn, void *opaque)
 {
     AiocbCompletionRing *ring;
@@ -141,12 +153,14 @@ void aiocb_defer_completion(AioContext *ctx, QEMUBHFunc *fn, void *opaque)
         return;
     }
 
-    ring = ctx == qemu_get_aio_context() ? &main_ring
-                                         : &aiocb_thread_state()->ring;
+    /*
+     * Iothreads read main_ring.ctx too, only to find that it is not
+     * theirs.  It is set up on its first use, like the other rings.
+     */
+    ring = ctx == qatomic_read(&main_ring.ctx) ? &main_ring
+                                               : &aiocb_thread_state()->ring;
     if (unlikely(ring->ctx != ctx)) {
-        assert(!ring->ctx);
-        ring->ctx = ctx;
-        ring->bh = aio_bh_new(ctx, aiocb_ring_run, ring);
+        ring = aiocb_ring_setup(ctx);
     }
     aiocb_ring_push(ring, fn, opaque);
 }
