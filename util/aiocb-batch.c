@@ -76,6 +76,12 @@ static void aiocb_ring_push(AiocbCompletionRing *ring, QEMUBHFunc *fn,
     }
 }
 
+/*
+ * The BH: run the completions queued before this pass.  Each is taken off
+ * the ring before it runs, so a callback that polls the event loop, or
+ * queues new completions, finds the ring consistent; the new ones run in
+ * the next pass, so a callback that resubmits cannot keep the loop here.
+ */
 static void aiocb_ring_run(void *opaque)
 {
     AiocbCompletionRing *ring = opaque;
