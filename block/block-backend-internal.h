@@ -86,6 +86,20 @@ static inline BlockDriverState *blk_root_bs(BlockBackend *blk)
     return blk->root ? blk->root->bs : NULL;
 }
 
+/*
+ * blk_co_is_available(), which calls it, without a call for the request
+ * path: a node with its medium in, and no open tray.
+ */
+static inline bool coroutine_fn GRAPH_RDLOCK
+blk_root_is_available(BlockBackend *blk)
+{
+    BlockDriverState *bs = blk_root_bs(blk);
+
+    return bs && bdrv_co_is_inserted(bs) &&
+           !(blk->dev_ops && blk->dev_ops->is_tray_open &&
+             blk->dev_ops->is_tray_open(blk->dev_opaque));
+}
+
 /* The arguments and the result of an emulated AIO request */
 typedef struct BlkRwCo {
     BlockBackend *blk;
@@ -149,7 +163,7 @@ blk_check_byte_request(BlockBackend *blk, int64_t offset, int64_t bytes)
     if (unlikely(bytes < 0)) {
         return -EIO;
     }
-    if (unlikely(!blk_co_is_available(blk))) {
+    if (unlikely(!blk_root_is_available(blk))) {
         return -ENOMEDIUM;
     }
     if (unlikely(offset < 0)) {
