@@ -274,7 +274,9 @@ run_unit() {
 # test did not run and how long it took, so its plain output is read:
 # "TEST STATUS [start] [end] TIME (last: TIME) DESCRIPTION", STATUS pass,
 # fail or "not run". Tests run in parallel, as upstream's check-block runs
-# them (each has its own scratch and socket directory).
+# them (each has its own scratch and socket directory); ./check then
+# sometimes writes a result without its newline, so that the next one
+# follows on the same line: such a line is split first.
 run_iotests() {
     local fmt=$1 group=${2:-quick} suite=iotests-$1${2:+-$2}
     local tests=() t status secs detail rc n=0
@@ -301,7 +303,9 @@ run_iotests() {
         *) count "$suite" "$t" fail "$detail" ;;
         esac
         [ "$secs" = ... ] || took "$suite" "$t" "${secs%s}"
-    done < <(sed -E 's/.*\r//' "$log" | sed -nE \
+    done < <(sed -E 's/.*\r//' "$log" |
+             sed -E 's/ +([^ ]+ +(pass|fail|not run) +\[[0-9:]{8}\] +\[)/\n\1/g' |
+             sed -nE \
         's/^([^ ]+) +(pass|fail|not run) +\[[0-9:]{8}\] +\[[0-9:]{8}\] +([0-9.]+s|\.\.\.) *(\(last: [0-9.]+s\))? *(.*)$/\1\t\2\t\3\t\5/p')
     # A runner that died or timed out leaves tests without a result.
     if [ $n != ${#tests[@]} ]; then
