@@ -86,6 +86,13 @@ static inline BlockDriverState *blk_root_bs(BlockBackend *blk)
     return blk->root ? blk->root->bs : NULL;
 }
 
+/* blk_dev_is_tray_open(), which calls it, without a call */
+static inline bool blk_root_tray_is_open(BlockBackend *blk)
+{
+    return blk->dev_ops && blk->dev_ops->is_tray_open &&
+           blk->dev_ops->is_tray_open(blk->dev_opaque);
+}
+
 /*
  * blk_co_is_available(), which calls it, without a call for the request
  * path: a node with its medium in, and no open tray.
@@ -95,9 +102,7 @@ blk_root_is_available(BlockBackend *blk)
 {
     BlockDriverState *bs = blk_root_bs(blk);
 
-    return bs && bdrv_co_is_inserted(bs) &&
-           !(blk->dev_ops && blk->dev_ops->is_tray_open &&
-             blk->dev_ops->is_tray_open(blk->dev_opaque));
+    return bs && bdrv_co_is_inserted(bs) && !blk_root_tray_is_open(blk);
 }
 
 /* The arguments and the result of an emulated AIO request */

@@ -171,7 +171,8 @@ void aiocb_defer_completion(AioContext *ctx, QEMUBHFunc *fn, void *opaque)
     aiocb_ring_push(ring, fn, opaque);
 }
 
-void *aiocb_cache_alloc_slow(size_t size)
+/* The cache is empty: a new block, of the size every cached one has */
+void *aiocb_cache_alloc_slow(void)
 {
     trace_aiocb_cache_miss();
     return g_malloc(AIOCB_CACHE_OBJECT_SIZE);

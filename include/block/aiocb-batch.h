@@ -44,7 +44,7 @@ typedef struct AiocbCache {
 
 QEMU_DECLARE_CO_TLS(AiocbCache, aiocb_cache)
 
-void *aiocb_cache_alloc_slow(size_t size);
+void *aiocb_cache_alloc_slow(void);
 void aiocb_cache_free_slow(void *acb);
 
 /* Under AddressSanitizer a free AIOCB is poisoned: a use is reported */
@@ -74,7 +74,7 @@ static inline void *aiocb_cache_alloc(size_t size)
 
     assert(size <= AIOCB_CACHE_OBJECT_SIZE);
     if (unlikely(!c->n_free)) {
-        return aiocb_cache_alloc_slow(size);
+        return aiocb_cache_alloc_slow();
     }
     acb = c->free[--c->n_free];
     aiocb_cache_unpoison(acb);
