@@ -36,6 +36,7 @@ typedef struct AiocbCompletionRing {
 
 typedef struct AiocbThreadState {
     AiocbCompletionRing ring;   /* for the thread's own iothread context */
+    unsigned batch_depth;       /* in aiocb_batch_begin()/_end() */
     Notifier exit_notifier;     /* frees the ring and the AiocbCache */
 } AiocbThreadState;
 
@@ -63,15 +64,16 @@ static void __attribute__((noinline)) aiocb_ring_grow(AiocbCompletionRing *ring)
     ring->head = 0;
 }
 
+/* Queue @fn(@opaque); the BH runs it unless @batched (a batch will) */
 static void aiocb_ring_push(AiocbCompletionRing *ring, QEMUBHFunc *fn,
-                            void *opaque)
+                            void *opaque, bool batched)
 {
     if (unlikely(ring->len == ring->size)) {
         aiocb_ring_grow(ring);
     }
     ring->slots[(ring->head + ring->len) & (ring->size - 1)] =
         (AiocbCompletion) { .fn = fn, .opaque = opaque };
-    if (ring->len++ == 0) {
+    if (ring->len++ == 0 && !batched) {
         qemu_bh_schedule(ring->bh);
     }
 }
@@ -151,6 +153,7 @@ static AiocbCompletionRing *aiocb_ring_setup(AioContext *ctx)
 
 void aiocb_defer_completion(AioContext *ctx, QEMUBHFunc *fn, void *opaque)
 {
+    AiocbThreadState *s;
     AiocbCompletionRing *ring;
 
     /* Record/replay orders BHs by its own log */
@@ -163,12 +166,32 @@ void aiocb_defer_completion(AioContext *ctx, QEMUBHFunc *fn, void *opaque)
      * Iothreads read main_ring.ctx too, only to find that it is not
      * theirs.  It is set up on its first use, like the other rings.
      */
-    ring = ctx == qatomic_read(&main_ring.ctx) ? &main_ring
-                                               : &aiocb_thread_state()->ring;
+    if (ctx == qatomic_read(&main_ring.ctx)) {
+        aiocb_ring_push(&main_ring, fn, opaque, false);
+        return;
+    }
+    s = aiocb_thread_state();
+    ring = &s->ring;
     if (unlikely(ring->ctx != ctx)) {
         ring = aiocb_ring_setup(ctx);
     }
-    aiocb_ring_push(ring, fn, opaque);
+    /* A batch holds back only the thread's own ring (see the header) */
+    aiocb_ring_push(ring, fn, opaque, ring == &s->ring && s->batch_depth);
+}
+
+void aiocb_batch_begin(void)
+{
+    get_ptr_aiocb_thread_state()->batch_depth++;
+}
+
+void aiocb_batch_end(void)
+{
+    AiocbThreadState *s = get_ptr_aiocb_thread_state();
+
+    assert(s->batch_depth);
+    if (--s->batch_depth == 0 && s->ring.len) {
+        aiocb_ring_run(&s->ring);
+    }
 }
 
 /* The cache is empty: a new block, of the size every cached one has */

@@ -106,4 +106,18 @@ static inline void aiocb_cache_free(void *acb)
  */
 void aiocb_defer_completion(AioContext *ctx, QEMUBHFunc *fn, void *opaque);
 
+/*
+ * An event-loop handler that submits a batch of requests may run what
+ * completed at once before it returns, rather than leave it to the BH:
+ * the loop then needs no second pass for it (at queue depth 1, that pass
+ * is a good part of a request's cost).  Between aiocb_batch_begin() and
+ * aiocb_batch_end(), completions deferred in the calling iothread's own
+ * context wait for aiocb_batch_end(), which runs its whole ring; in the
+ * main context, whose ring vCPU threads share, the BH runs them as
+ * before.  Only where a BH could run: outside coroutines, with no lock
+ * held that a callback might take.  Sections nest.
+ */
+void aiocb_batch_begin(void);
+void aiocb_batch_end(void);
+
 #endif /* BLOCK_AIOCB_BATCH_H */

@@ -1127,6 +1127,57 @@ static void test_region_ram_bar_unmapped(void *obj, void *data,
     ctx_stop(&c);
 }
 
+/*
+ * A read held in flight (by an I/O throttle) while the memory map changes
+ * twice: the virtqueue gets new region caches, but the read's buffers were
+ * mapped through the old ones, which must live until it completes (under
+ * check-asan, a use after free shows). The read then lands where it should.
+ */
+static void test_region_map_change_in_flight(void *obj, void *data,
+                                             QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *pdev = obj;
+    g_autofree QPCIDevice *other =
+        qpci_device_find(pdev->pdev->bus, QPCI_DEVFN(OTHER_SLOT, 0));
+    g_autofree uint8_t *expect = g_malloc(DISK_SIZE);
+    uint8_t buf[SECTOR_SIZE];
+    uint32_t first, head, len;
+    uint16_t cmd;
+    Ctx c = { 0 };
+
+    g_assert_nonnull(other);
+    qpci_iomap(other, 2, NULL);
+    qpci_device_enable(other);
+    ctx_start(&c, &pdev->vdev, alloc);
+    disk_pattern(expect);
+
+    /* The first read takes what the throttle lets through; the next waits */
+    drive_throttle(1);
+    g_assert_cmpuint(request_at(&c, VIRTIO_BLK_T_IN, 1, c.buf + 64,
+                                SECTOR_SIZE, true), ==, VIRTIO_BLK_S_OK);
+    qtest_memset(global_qtest, c.buf + 64, 0, SECTOR_SIZE);
+    first = request_chain(&c, VIRTIO_BLK_T_IN, 3, c.buf + 64, SECTOR_SIZE,
+                          true);
+    qvirtqueue_kick(global_qtest, c.dev, c.vq, first);
+
+    cmd = qpci_config_readw(other, PCI_COMMAND);
+    qpci_config_writew(other, PCI_COMMAND, cmd & ~PCI_COMMAND_MEMORY);
+    qpci_config_writew(other, PCI_COMMAND, cmd);
+    /* Time for the RCU thread to free the caches nothing holds any more */
+    g_usleep(100 * 1000);
+    g_assert_false(qvirtqueue_get_buf(global_qtest, c.vq, &head, &len));
+
+    drive_throttle(0);
+    g_assert_true(vbr_wait_used(global_qtest, c.vq, &head, &len));
+    g_assert_cmpuint(head, ==, first);
+    g_assert_cmpuint(len, ==, SECTOR_SIZE + 1);
+    g_assert_cmpuint(qtest_readb(global_qtest, c.buf + 32), ==,
+                     VIRTIO_BLK_S_OK);
+    qtest_memread(global_qtest, c.buf + 64, buf, sizeof(buf));
+    g_assert_cmpmem(buf, sizeof(buf), expect + 3 * SECTOR_SIZE, SECTOR_SIZE);
+    ctx_stop(&c);
+}
+
 static void test_region_nvme_cmb(void *obj, void *data,
                                  QGuestAllocator *alloc)
 {
@@ -1217,6 +1268,8 @@ static void register_virtio_blk_hostile_test(void)
                  test_region_ram_bar_unmapped, &opts);
     qos_add_test("regions/ram-bar", "virtio-blk-pci", test_region_ram_bar,
                  &opts);
+    qos_add_test("regions/map-change-in-flight", "virtio-blk-pci",
+                 test_region_map_change_in_flight, &opts);
     opts.before = hostile_setup_nvme_cmb;
     qos_add_test("regions/nvme-cmb", "virtio-blk-pci", test_region_nvme_cmb,
                  &opts);

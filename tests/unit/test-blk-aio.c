@@ -14,6 +14,7 @@
 #include "qemu/main-loop.h"
 #include "qemu/module.h"
 #include "block/aio-wait.h"
+#include "block/aiocb-batch.h"
 #include "qemu/throttle.h"
 #include "iothread.h"
 
@@ -312,6 +313,56 @@ static void test_aio_context_move(void)
     iothread_join(iothread);
 }
 
+/*
+ * No BH runs what completes at once in an iothread's batch, not even in a
+ * nested pass: the end of the outermost batch runs it, in order.
+ */
+static void batch_in_iothread_bh(void *opaque)
+{
+    AioContext *ctx = qemu_get_current_aio_context();
+    unsigned i;
+
+    aiocb_batch_begin();
+    aiocb_batch_begin();
+    for (i = 0; i < 16; i++) {
+        submit_read((int64_t)i * REQ_SIZE, &run.done[i]);
+    }
+    aio_poll(ctx, false);
+    aiocb_batch_end();
+    g_assert_cmpint(qatomic_read(&run.completed), ==, 0);
+    aiocb_batch_end();
+    g_assert_cmpint(qatomic_read(&run.completed), ==, 16);
+    for (i = 0; i < 16; i++) {
+        g_assert_cmpint(run.done[i].calls, ==, 1);
+        g_assert_cmpint(run.done[i].seq, ==, i + 1);
+    }
+}
+
+/*
+ * aiocb_batch_begin()/_end() in an iothread, then in the main context,
+ * which vCPU threads share: there the BH still runs what completed.
+ */
+static void test_batch(void)
+{
+    IOThread *iothread = iothread_new();
+    AioContext *ctx = iothread_get_aio_context(iothread);
+    unsigned first = 16;
+
+    setup(0);
+    blk_set_aio_context(run.blk, ctx, &error_abort);
+    aio_wait_bh_oneshot(ctx, batch_in_iothread_bh, NULL);
+    blk_set_aio_context(run.blk, qemu_get_aio_context(), &error_abort);
+
+    aiocb_batch_begin();
+    submit_batch_bh(&first);
+    aiocb_batch_end();
+    g_assert_cmpint(run.completed, ==, 16);
+    aio_poll(qemu_get_aio_context(), false);
+    g_assert_cmpint(run.completed, ==, 32);
+    teardown();
+    iothread_join(iothread);
+}
+
 /* The AIOCB cache gives the same storage back, and does not grow */
 static void test_aiocb_cache_reuse(void)
 {
@@ -377,6 +428,7 @@ int main(int argc, char **argv)
     g_test_add_func("/blk-aio/cancel-queued", test_cancel_queued);
     g_test_add_func("/blk-aio/throttled-in-order", test_throttled_in_order);
     g_test_add_func("/blk-aio/aio-context-move", test_aio_context_move);
+    g_test_add_func("/blk-aio/batch", test_batch);
     g_test_add_func("/blk-aio/aiocb-cache-reuse", test_aiocb_cache_reuse);
     g_test_add_func("/blk-aio/steady-state", test_steady_state);
 
