@@ -64,9 +64,13 @@ static void __attribute__((noinline)) aiocb_ring_grow(AiocbCompletionRing *ring)
     ring->head = 0;
 }
 
-/* Queue @fn(@opaque); the BH runs it unless @batched (a batch will) */
-static void aiocb_ring_push(AiocbCompletionRing *ring, QEMUBHFunc *fn,
-                            void *opaque, bool batched)
+/*
+ * Queue @fn(@opaque); the BH runs it unless @batched (a batch will).
+ * Inline in both of aiocb_defer_completion()'s cases.
+ */
+static inline void QEMU_ALWAYS_INLINE
+aiocb_ring_push(AiocbCompletionRing *ring, QEMUBHFunc *fn, void *opaque,
+                bool batched)
 {
     if (unlikely(ring->len == ring->size)) {
         aiocb_ring_grow(ring);

@@ -69,8 +69,9 @@ static VirtIOBlockUsedBatch *virtio_blk_used_batch(VirtIOBlockReq *req)
  * queue filled before it; virtio_blk_publish_used() makes them visible.
  * Called within rcu_read_lock(), as virtqueue_fill() wants.
  */
-static void virtio_blk_req_fill(VirtIOBlockUsedBatch *batch,
-                                VirtIOBlockReq *req, unsigned char status)
+static inline void QEMU_ALWAYS_INLINE
+virtio_blk_req_fill(VirtIOBlockUsedBatch *batch, VirtIOBlockReq *req,
+                    unsigned char status)
 {
     trace_virtio_blk_req_complete(virtio_blk_vdev(req->dev), req, status);
 
@@ -248,7 +249,8 @@ static void virtio_blk_publish_bh(void *opaque)
  * one used index update and one notification. Reset, stop, unplug and
  * migration drain the BlockBackend first, which waits for the latter.
  */
-static void virtio_blk_publish_soon(VirtIOBlockUsedBatch *batch)
+static inline void QEMU_ALWAYS_INLINE
+virtio_blk_publish_soon(VirtIOBlockUsedBatch *batch)
 {
     if (virtio_queue_get_inuse(batch->vq) == batch->filled) {
         virtio_blk_publish_used(batch);

@@ -12,6 +12,9 @@
  * more makes it grow by one, then virtqueue_pop_into() marks the device
  * broken.)
  *
+ * Taking a request and giving it back are inline, in virtio-blk.h: every
+ * request does both.
+ *
  * A pool is used by one thread at a time: the AioContext that serves its
  * virtqueue, which also completes the requests it submits, or the main
  * loop while no AioContext serves the queue (reset, unplug, requests held
@@ -26,12 +29,6 @@
 #include "hw/virtio/virtio-blk.h"
 #include "trace.h"
 
-struct VirtIOBlockReqPool {
-    VirtIOBlockReq **idle;      /* a stack of requests to reuse */
-    unsigned int nidle;
-    unsigned int size;          /* requests the pool allocated */
-};
-
 unsigned int virtio_blk_pool_in_use(VirtIOBlock *s, unsigned int index)
 {
     VirtIOBlockReqPool *pool = &s->req_pools[index];
@@ -44,61 +41,14 @@ unsigned int virtio_blk_pool_size(VirtIOBlock *s, unsigned int index)
     return s->req_pools[index].size;
 }
 
-void virtio_blk_init_request(VirtIOBlock *s, VirtQueue *vq,
-                             VirtIOBlockReq *req, VirtIOBlockReqPool *pool)
-{
-    req->dev = s;
-    req->vq = vq;
-    req->pool = pool;
-    req->qiov.size = 0;
-    req->in_len = 0;
-    req->next = NULL;
-    req->mr_next = NULL;
-}
-
 /* Add a request to empty @pool, for virtqueue @vq of @s */
-static void virtio_blk_pool_grow(VirtIOBlock *s, VirtQueue *vq,
-                                 VirtIOBlockReqPool *pool)
+void virtio_blk_pool_grow(VirtIOBlock *s, VirtQueue *vq,
+                          VirtIOBlockReqPool *pool)
 {
     pool->idle = g_renew(VirtIOBlockReq *, pool->idle, pool->size + 1);
     pool->idle[pool->nidle++] = g_new0(VirtIOBlockReq, 1);
     pool->size++;
     trace_virtio_blk_pool_grow(s, virtio_get_queue_index(vq), pool->size);
-}
-
-VirtIOBlockReq *virtio_blk_pop_request(VirtIOBlock *s, VirtQueue *vq)
-{
-    unsigned int index = virtio_get_queue_index(vq);
-    VirtIOBlockReqPool *pool = &s->req_pools[index];
-    VirtIOBlockReq *req;
-
-    if (unlikely(!pool->nidle)) {
-        if (virtio_queue_empty(vq)) {
-            return NULL;
-        }
-        virtio_blk_pool_grow(s, vq, pool);
-    }
-
-    req = pool->idle[pool->nidle - 1];
-    if (!virtqueue_pop_into(vq, &req->elem, &req->sg)) {
-        return NULL;
-    }
-    pool->nidle--;
-    virtio_blk_init_request(s, vq, req, pool);
-    return req;
-}
-
-void virtio_blk_free_request(VirtIOBlockReq *req)
-{
-    VirtIOBlockReqPool *pool = req->pool;
-
-    if (!pool) {
-        /* loaded with the migration stream: one allocation */
-        g_free(req);
-        return;
-    }
-    assert(pool->nidle < pool->size);
-    pool->idle[pool->nidle++] = req;
 }
 
 void virtio_blk_init_pools(VirtIOBlock *s)

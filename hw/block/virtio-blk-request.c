@@ -40,9 +40,10 @@
 /*
  * Is [@sector, @sector + @size) a range the disk can take: aligned to its
  * logical block size, within it and within the block layer's limit?
+ * Inline: every read and write checks.
  */
-static bool virtio_blk_sect_range_ok(VirtIOBlock *s, uint64_t sector,
-                                     uint64_t size)
+static inline bool QEMU_ALWAYS_INLINE
+virtio_blk_sect_range_ok(VirtIOBlock *s, uint64_t sector, uint64_t size)
 {
     uint64_t nb_sectors = size >> BDRV_SECTOR_BITS;
     uint64_t total_sectors;
@@ -127,9 +128,9 @@ static void virtio_blk_acct_start(VirtIOBlockReq *req, MultiReqBuffer *mrb,
 }
 
 /* VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT */
-static int virtio_blk_start_rw(VirtIOBlockReq *req, MultiReqBuffer *mrb,
-                               bool is_write, struct iovec *data_iov,
-                               unsigned data_num)
+static inline int QEMU_ALWAYS_INLINE
+virtio_blk_start_rw(VirtIOBlockReq *req, MultiReqBuffer *mrb, bool is_write,
+                    struct iovec *data_iov, unsigned data_num)
 {
     VirtIOBlock *s = req->dev;
     VirtIODevice *vdev = virtio_blk_vdev(s);
