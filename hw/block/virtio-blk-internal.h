@@ -44,10 +44,32 @@ void virtio_blk_restart_bh(void *opaque);
 void virtio_blk_drop_requests(VirtIOBlockReq *req);
 
 /* virtio-blk-merge.c */
-void virtio_blk_queue_rw(VirtIOBlock *s, MultiReqBuffer *mrb,
-                         VirtIOBlockReq *req, bool is_write);
+void virtio_blk_submit_alone(VirtIOBlock *s, MultiReqBuffer *mrb,
+                             VirtIOBlockReq *req, bool is_write);
+void virtio_blk_submit_list(VirtIOBlock *s, MultiReqBuffer *mrb,
+                            bool is_write);
 void virtio_blk_submit_writes(VirtIOBlock *s, MultiReqBuffer *mrb);
 void virtio_blk_submit_pending(VirtIOBlock *s, MultiReqBuffer *mrb);
+
+/*
+ * Queue @req, a read or a write checked and accounted, in @mrb. With
+ * request-merging=off it goes to the block layer at once. Inline: every
+ * read and write is queued, and most only join their list.
+ */
+static inline void virtio_blk_queue_rw(VirtIOBlock *s, MultiReqBuffer *mrb,
+                                       VirtIOBlockReq *req, bool is_write)
+{
+    VirtIOBlockPending *p = &mrb->pending[is_write];
+
+    if (unlikely(!s->conf.request_merging)) {
+        virtio_blk_submit_alone(s, mrb, req, is_write);
+        return;
+    }
+    if (unlikely(p->num_reqs == VIRTIO_BLK_MAX_MERGE_REQS)) {
+        virtio_blk_submit_list(s, mrb, is_write);
+    }
+    p->reqs[p->num_reqs++] = req;
+}
 
 /* virtio-blk-complete.c */
 void virtio_blk_init_used_batches(VirtIOBlock *s);

@@ -23,35 +23,49 @@
 #include "trace.h"
 
 /*
- * Submit the @n requests at @reqs, sequential and sorted, as one I/O of
+ * Make the @n > 1 requests at @reqs, sequential and sorted, one I/O of
  * @niov buffers. The first request carries it: its qiov becomes the
  * merged one, and ->mr_next links the others for the completion.
  */
-static void virtio_blk_submit_run(VirtIOBlock *s, MultiReqBuffer *mrb,
-                                  VirtIOBlockReq **reqs, unsigned int n,
-                                  int niov, bool is_write)
+static void virtio_blk_merge_run(VirtIOBlock *s, MultiReqBuffer *mrb,
+                                 VirtIOBlockReq **reqs, unsigned int n,
+                                 int niov, bool is_write)
+{
+    VirtIOBlockReq *head = reqs[0];
+    QEMUIOVector merged;
+    unsigned int i;
+
+    qemu_iovec_init(&merged, niov);
+    for (i = 0; i < n; i++) {
+        qemu_iovec_concat(&merged, &reqs[i]->qiov, 0, reqs[i]->qiov.size);
+        if (i > 0) {
+            reqs[i - 1]->mr_next = reqs[i];
+        }
+    }
+    head->qiov = merged;    /* the head's own is external: no leak */
+    mrb->stats->merged_requests += n;
+    mrb->stats->merged_ios++;
+    block_acct_merge_done(blk_get_stats(s->blk),
+                          is_write ? BLOCK_ACCT_WRITE : BLOCK_ACCT_READ,
+                          n - 1);
+}
+
+/*
+ * Submit the @n requests at @reqs, sequential and sorted, as one I/O of
+ * @niov buffers. Inline: at depth, random I/O submits every request on
+ * its own.
+ */
+static inline void QEMU_ALWAYS_INLINE
+virtio_blk_submit_run(VirtIOBlock *s, MultiReqBuffer *mrb,
+                      VirtIOBlockReq **reqs, unsigned int n, int niov,
+                      bool is_write)
 {
     VirtIOBlockReq *head = reqs[0];
     int64_t offset = head->sector_num << BDRV_SECTOR_BITS;
     BdrvRequestFlags flags = 0;
 
     if (n > 1) {
-        QEMUIOVector merged;
-        unsigned int i;
-
-        qemu_iovec_init(&merged, niov);
-        for (i = 0; i < n; i++) {
-            qemu_iovec_concat(&merged, &reqs[i]->qiov, 0, reqs[i]->qiov.size);
-            if (i > 0) {
-                reqs[i - 1]->mr_next = reqs[i];
-            }
-        }
-        head->qiov = merged;    /* the head's own is external: no leak */
-        mrb->stats->merged_requests += n;
-        mrb->stats->merged_ios++;
-        block_acct_merge_done(blk_get_stats(s->blk),
-                              is_write ? BLOCK_ACCT_WRITE : BLOCK_ACCT_READ,
-                              n - 1);
+        virtio_blk_merge_run(s, mrb, reqs, n, niov, is_write);
     }
     trace_virtio_blk_submit(virtio_blk_vdev(s), head, n, offset,
                             head->qiov.size, is_write);
@@ -140,9 +154,12 @@ static bool virtio_blk_pending_adjacent(VirtIOBlockPending *p)
     return false;
 }
 
-/* Submit the requests of @p, merged into as few I/Os as the backend takes */
-static void virtio_blk_submit_list(VirtIOBlock *s, MultiReqBuffer *mrb,
-                                   bool is_write)
+/*
+ * Submit the pending reads or writes of @mrb, merged into as few I/Os as
+ * the backend takes
+ */
+void virtio_blk_submit_list(VirtIOBlock *s, MultiReqBuffer *mrb,
+                            bool is_write)
 {
     VirtIOBlockPending *p = &mrb->pending[is_write];
     uint64_t max_transfer, bytes = 0;
@@ -186,23 +203,11 @@ static void virtio_blk_submit_list(VirtIOBlock *s, MultiReqBuffer *mrb,
     p->num_reqs = 0;
 }
 
-/*
- * Queue @req, a read or a write checked and accounted, in @mrb. With
- * request-merging=off it goes to the block layer at once.
- */
-void virtio_blk_queue_rw(VirtIOBlock *s, MultiReqBuffer *mrb,
-                         VirtIOBlockReq *req, bool is_write)
+/* Submit @req on its own: with request-merging=off */
+void virtio_blk_submit_alone(VirtIOBlock *s, MultiReqBuffer *mrb,
+                             VirtIOBlockReq *req, bool is_write)
 {
-    VirtIOBlockPending *p = &mrb->pending[is_write];
-
-    if (!s->conf.request_merging) {
-        virtio_blk_submit_run(s, mrb, &req, 1, req->qiov.niov, is_write);
-        return;
-    }
-    if (p->num_reqs == VIRTIO_BLK_MAX_MERGE_REQS) {
-        virtio_blk_submit_list(s, mrb, is_write);
-    }
-    p->reqs[p->num_reqs++] = req;
+    virtio_blk_submit_run(s, mrb, &req, 1, req->qiov.niov, is_write);
 }
 
 /* Submit the writes of @mrb, before a FLUSH */
