@@ -102,7 +102,8 @@ blk_root_is_available(BlockBackend *blk)
 {
     BlockDriverState *bs = blk_root_bs(blk);
 
-    return bs && bdrv_co_is_inserted(bs) && !blk_root_tray_is_open(blk);
+    return bs && bdrv_co_request_is_inserted(bs) &&
+           !blk_root_tray_is_open(blk);
 }
 
 /* The arguments and the result of an emulated AIO request */

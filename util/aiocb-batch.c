@@ -19,37 +19,14 @@
 #include "block/aiocb-batch.h"
 #include "trace.h"
 
-typedef struct AiocbCompletion {
-    QEMUBHFunc *fn;
-    void *opaque;
-} AiocbCompletion;
-
-/* The completions one AioContext still has to run, oldest first */
-typedef struct AiocbCompletionRing {
-    AioContext *ctx;
-    QEMUBH *bh;
-    AiocbCompletion *slots;
-    unsigned size;      /* a power of two, or 0 before the first use */
-    unsigned head;
-    unsigned len;
-} AiocbCompletionRing;
-
-typedef struct AiocbThreadState {
-    AiocbCompletionRing ring;   /* for the thread's own iothread context */
-    unsigned batch_depth;       /* in aiocb_batch_begin()/_end() */
-    Notifier exit_notifier;     /* frees the ring and the AiocbCache */
-} AiocbThreadState;
-
-QEMU_DEFINE_STATIC_CO_TLS(AiocbThreadState, aiocb_thread_state)
+QEMU_DEFINE_CO_TLS(AiocbThreadState, aiocb_thread_state)
 QEMU_DEFINE_CO_TLS(AiocbCache, aiocb_cache)
 
-/* The main loop's ring, for the main thread and vCPU threads (BQL) */
-static AiocbCompletionRing main_ring;
+AiocbCompletionRing aiocb_main_ring;
 
 static void aiocb_ring_run(void *opaque);
 
-/* Out of line: aiocb_ring_push()'s common case needs few registers */
-static void __attribute__((noinline)) aiocb_ring_grow(AiocbCompletionRing *ring)
+static void aiocb_ring_grow(AiocbCompletionRing *ring)
 {
     unsigned size = ring->size ? ring->size * 2 : 64;
     AiocbCompletion *slots = g_new(AiocbCompletion, size);
@@ -62,24 +39,6 @@ static void __attribute__((noinline)) aiocb_ring_grow(AiocbCompletionRing *ring)
     ring->slots = slots;
     ring->size = size;
     ring->head = 0;
-}
-
-/*
- * Queue @fn(@opaque); the BH runs it unless @batched (a batch will).
- * Inline in both of aiocb_defer_completion()'s cases.
- */
-static inline void QEMU_ALWAYS_INLINE
-aiocb_ring_push(AiocbCompletionRing *ring, QEMUBHFunc *fn, void *opaque,
-                bool batched)
-{
-    if (unlikely(ring->len == ring->size)) {
-        aiocb_ring_grow(ring);
-    }
-    ring->slots[(ring->head + ring->len) & (ring->size - 1)] =
-        (AiocbCompletion) { .fn = fn, .opaque = opaque };
-    if (ring->len++ == 0 && !batched) {
-        qemu_bh_schedule(ring->bh);
-    }
 }
 
 /*
@@ -147,7 +106,8 @@ static AiocbThreadState *aiocb_thread_state(void)
 static AiocbCompletionRing *aiocb_ring_setup(AioContext *ctx)
 {
     AiocbCompletionRing *ring = ctx == qemu_get_aio_context()
-                                ? &main_ring : &aiocb_thread_state()->ring;
+                                ? &aiocb_main_ring
+                                : &aiocb_thread_state()->ring;
 
     assert(!ring->ctx);
     ring->bh = aio_bh_new(ctx, aiocb_ring_run, ring);
@@ -155,32 +115,37 @@ static AiocbCompletionRing *aiocb_ring_setup(AioContext *ctx)
     return ring;
 }
 
-void aiocb_defer_completion(AioContext *ctx, QEMUBHFunc *fn, void *opaque)
+/*
+ * aiocb_defer_completion() under record/replay, or for a ring to set up
+ * or grow first
+ */
+void aiocb_defer_completion_slow(AioContext *ctx, QEMUBHFunc *fn,
+                                 void *opaque)
 {
     AiocbThreadState *s;
     AiocbCompletionRing *ring;
+    bool batched = false;
 
     /* Record/replay orders BHs by its own log */
-    if (unlikely(replay_mode != REPLAY_MODE_NONE) && replay_events_enabled()) {
+    if (replay_mode != REPLAY_MODE_NONE && replay_events_enabled()) {
         replay_bh_schedule_oneshot_event(ctx, fn, opaque);
         return;
     }
 
-    /*
-     * Iothreads read main_ring.ctx too, only to find that it is not
-     * theirs.  It is set up on its first use, like the other rings.
-     */
-    if (ctx == qatomic_read(&main_ring.ctx)) {
-        aiocb_ring_push(&main_ring, fn, opaque, false);
-        return;
+    if (ctx == qatomic_read(&aiocb_main_ring.ctx)) {
+        ring = &aiocb_main_ring;
+    } else {
+        s = aiocb_thread_state();
+        ring = &s->ring;
+        if (ring->ctx != ctx) {
+            ring = aiocb_ring_setup(ctx);
+        }
+        batched = ring == &s->ring && s->batch_depth;
     }
-    s = aiocb_thread_state();
-    ring = &s->ring;
-    if (unlikely(ring->ctx != ctx)) {
-        ring = aiocb_ring_setup(ctx);
+    if (ring->len == ring->size) {
+        aiocb_ring_grow(ring);
     }
-    /* A batch holds back only the thread's own ring (see the header) */
-    aiocb_ring_push(ring, fn, opaque, ring == &s->ring && s->batch_depth);
+    aiocb_ring_push(ring, fn, opaque, batched);
 }
 
 void aiocb_batch_begin(void)

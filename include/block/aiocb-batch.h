@@ -19,6 +19,8 @@
 
 #include "block/aio.h"
 #include "qemu/coroutine-tls.h"
+#include "qemu/notify.h"
+#include "exec/replay-core.h"
 
 #ifdef CONFIG_ASAN_IFACE_FIBER
 #include <sanitizer/asan_interface.h>
@@ -98,13 +100,85 @@ static inline void aiocb_cache_free(void *acb)
 }
 
 /*
+ * The completion rings.  Only for aiocb_defer_completion() below: the
+ * rest is aiocb-batch.c's.
+ */
+typedef struct AiocbCompletion {
+    QEMUBHFunc *fn;
+    void *opaque;
+} AiocbCompletion;
+
+/* The completions one AioContext still has to run, oldest first */
+typedef struct AiocbCompletionRing {
+    AioContext *ctx;
+    QEMUBH *bh;
+    AiocbCompletion *slots;
+    unsigned size;      /* a power of two, or 0 before the first use */
+    unsigned head;
+    unsigned len;
+} AiocbCompletionRing;
+
+typedef struct AiocbThreadState {
+    AiocbCompletionRing ring;   /* for the thread's own iothread context */
+    unsigned batch_depth;       /* in aiocb_batch_begin()/_end() */
+    Notifier exit_notifier;     /* frees the ring and the AiocbCache */
+} AiocbThreadState;
+
+QEMU_DECLARE_CO_TLS(AiocbThreadState, aiocb_thread_state)
+
+/* The main loop's ring, for the main thread and vCPU threads (BQL) */
+extern AiocbCompletionRing aiocb_main_ring;
+
+void aiocb_defer_completion_slow(AioContext *ctx, QEMUBHFunc *fn,
+                                 void *opaque);
+
+/*
+ * Queue @fn(@opaque) on @ring, which has room; the BH runs it unless
+ * @batched (a batch will)
+ */
+static inline void aiocb_ring_push(AiocbCompletionRing *ring,
+                                   QEMUBHFunc *fn, void *opaque,
+                                   bool batched)
+{
+    ring->slots[(ring->head + ring->len) & (ring->size - 1)] =
+        (AiocbCompletion) { .fn = fn, .opaque = opaque };
+    if (ring->len++ == 0 && !batched) {
+        qemu_bh_schedule(ring->bh);
+    }
+}
+
+/*
  * Run @fn(@opaque) in a later pass of @ctx's event loop, after the caller
  * returned, in the order the calls were made.  @ctx is the caller's
  * qemu_get_current_aio_context(), which submission paths have at hand.
  * Like a oneshot BH, but with no allocation in steady state and one BH
- * for all the completions of a pass.
+ * for all the completions of a pass.  Inline: every emulated AIO request
+ * that completes at once takes it.
  */
-void aiocb_defer_completion(AioContext *ctx, QEMUBHFunc *fn, void *opaque);
+static inline void aiocb_defer_completion(AioContext *ctx, QEMUBHFunc *fn,
+                                          void *opaque)
+{
+    AiocbCompletionRing *ring = &aiocb_main_ring;
+    bool batched = false;
+
+    /*
+     * Iothreads read the main ring's ctx too, only to find that it is not
+     * theirs.  A ring is set up on its first use.
+     */
+    if (ctx != qatomic_read(&aiocb_main_ring.ctx)) {
+        AiocbThreadState *s = get_ptr_aiocb_thread_state();
+
+        ring = &s->ring;
+        /* A batch holds back only the thread's own ring (see below) */
+        batched = s->batch_depth;
+    }
+    if (unlikely(replay_mode != REPLAY_MODE_NONE || ring->ctx != ctx ||
+                 ring->len == ring->size)) {
+        aiocb_defer_completion_slow(ctx, fn, opaque);
+        return;
+    }
+    aiocb_ring_push(ring, fn, opaque, batched);
+}
 
 /*
  * An event-loop handler that submits a batch of requests may run what
