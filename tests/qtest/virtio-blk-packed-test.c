@@ -88,9 +88,12 @@ static uint16_t avail_flags(PackedRing *r)
 
 /*
  * Put request @id in the ring: @type at @sector, three buffers (header,
- * data, status), in the ring or in an indirect table. The first slot's
- * flags are written last, by packed_publish(), so that the device sees
- * the whole batch at once; returns that slot.
+ * data, status), in the ring or in an indirect table. The first slot is
+ * written not available (its AVAIL and USED bits the other way round, as
+ * a used slot of this lap): the caller makes it available once the whole
+ * batch is in the ring, as a driver writes a chain's head flags last, so
+ * that a device that polls the ring never sees half a chain. Returns that
+ * slot.
  */
 static uint16_t packed_add(PackedRing *r, QGuestAllocator *alloc,
                            PackedReq *req, uint16_t id, uint32_t type,
@@ -121,6 +124,10 @@ static uint16_t packed_add(PackedRing *r, QGuestAllocator *alloc,
     for (i = 0; i < req->ndescs; i++) {
         uint16_t slot = r->next_avail;
         uint16_t flags = avail_flags(r);
+
+        if (i == 0) {
+            flags ^= DESC_F_AVAIL | DESC_F_USED;    /* hidden, see above */
+        }
 
         if (indirect) {
             desc_write(descs + slot * 16, req->table, 3 * 16, id,
@@ -233,11 +240,10 @@ static void test_packed_rw(void *obj, void *data, QGuestAllocator *alloc)
             reqs[i].table = 0;
             first[i] = packed_add(&r, alloc, &reqs[i], i, type, sector,
                                   i % 2);
-            /* hide the chain until the whole batch is in the ring */
+            /* the chain stays hidden until the whole batch is in the ring */
             first_flags[i] = qtest_readw(global_qtest,
-                                         r.vq->desc + first[i] * 16 + 14);
-            qtest_writew(global_qtest, r.vq->desc + first[i] * 16 + 14,
-                         first_flags[i] ^ (DESC_F_AVAIL | DESC_F_USED));
+                                         r.vq->desc + first[i] * 16 + 14) ^
+                             (DESC_F_AVAIL | DESC_F_USED);
         }
         for (i = 0; i < PACKED_BATCH; i++) {
             qtest_writew(global_qtest, r.vq->desc + first[i] * 16 + 14,
