@@ -216,9 +216,16 @@ void virtio_blk_submit_writes(VirtIOBlock *s, MultiReqBuffer *mrb)
     virtio_blk_submit_list(s, mrb, true);
 }
 
-/* Submit every request of @mrb: the pass over the virtqueue is over */
+/*
+ * Submit every request of @mrb: the pass over the virtqueue is over.  A
+ * pass often has only reads or only writes: no call for the empty list.
+ */
 void virtio_blk_submit_pending(VirtIOBlock *s, MultiReqBuffer *mrb)
 {
-    virtio_blk_submit_list(s, mrb, false);
-    virtio_blk_submit_list(s, mrb, true);
+    if (mrb->pending[false].num_reqs) {
+        virtio_blk_submit_list(s, mrb, false);
+    }
+    if (mrb->pending[true].num_reqs) {
+        virtio_blk_submit_list(s, mrb, true);
+    }
 }

@@ -40,22 +40,25 @@
 /*
  * Is [@sector, @sector + @size) a range the disk can take: aligned to its
  * logical block size, within it and within the block layer's limit?
- * Inline: every read and write checks.
+ * Inline: every read and write checks.  The disk's size is looked up once
+ * a pass: a resize drains the disk, which no pass spans.
  */
 static inline bool QEMU_ALWAYS_INLINE
-virtio_blk_sect_range_ok(VirtIOBlock *s, uint64_t sector, uint64_t size)
+virtio_blk_sect_range_ok(VirtIOBlock *s, MultiReqBuffer *mrb,
+                         uint64_t sector, uint64_t size)
 {
     uint64_t nb_sectors = size >> BDRV_SECTOR_BITS;
-    uint64_t total_sectors;
 
     if (unlikely(nb_sectors > BDRV_REQUEST_MAX_SECTORS ||
                  (sector & s->sector_mask) ||
                  size % s->conf.conf.logical_block_size)) {
         return false;
     }
-    blk_get_geometry(s->blk, &total_sectors);
-    return likely(sector <= total_sectors &&
-                  nb_sectors <= total_sectors - sector);
+    if (mrb->disk_sectors == UINT64_MAX) {
+        blk_get_geometry(s->blk, &mrb->disk_sectors);
+    }
+    return likely(sector <= mrb->disk_sectors &&
+                  nb_sectors <= mrb->disk_sectors - sector);
 }
 
 /*
@@ -147,7 +150,7 @@ virtio_blk_start_rw(VirtIOBlockReq *req, MultiReqBuffer *mrb, bool is_write,
                                      req->qiov.size / BDRV_SECTOR_SIZE);
     }
 
-    if (unlikely(!virtio_blk_sect_range_ok(s, req->sector_num,
+    if (unlikely(!virtio_blk_sect_range_ok(s, mrb, req->sector_num,
                                            req->qiov.size))) {
         block_acct_invalid(blk_get_stats(s->blk), acct_type);
         return VIRTIO_BLK_S_IOERR;
@@ -224,6 +227,7 @@ static int virtio_blk_refuse_scsi(VirtIOBlockReq *req)
 
 /* Can the disk take this discard or write zeroes range? */
 static int virtio_blk_check_discard_write_zeroes(VirtIOBlock *s,
+                                                 MultiReqBuffer *mrb,
                                                  bool is_write_zeroes,
                                                  uint64_t sector,
                                                  uint32_t num_sectors,
@@ -234,7 +238,7 @@ static int virtio_blk_check_discard_write_zeroes(VirtIOBlock *s,
                                            : s->conf.max_discard_sectors;
 
     if (unlikely(num_sectors > max_sectors ||
-                 !virtio_blk_sect_range_ok(s, sector,
+                 !virtio_blk_sect_range_ok(s, mrb, sector,
                                            (uint64_t)num_sectors <<
                                            BDRV_SECTOR_BITS))) {
         return VIRTIO_BLK_S_IOERR;
@@ -289,8 +293,8 @@ static int virtio_blk_start_discard_write_zeroes(VirtIOBlockReq *req,
                                                  num_sectors, flags,
                                                  is_write_zeroes);
 
-    status = virtio_blk_check_discard_write_zeroes(s, is_write_zeroes, sector,
-                                                   num_sectors, flags);
+    status = virtio_blk_check_discard_write_zeroes(s, mrb, is_write_zeroes,
+                                                   sector, num_sectors, flags);
     if (unlikely(status != VIRTIO_BLK_S_OK)) {
         if (is_write_zeroes) {
             block_acct_invalid(blk_get_stats(s->blk), BLOCK_ACCT_WRITE);
@@ -447,6 +451,7 @@ static inline void virtio_blk_init_mrb(VirtIOBlock *s, MultiReqBuffer *mrb,
     mrb->pending[0].num_reqs = 0;
     mrb->pending[1].num_reqs = 0;
     mrb->acct_start_ns = 0;
+    mrb->disk_sectors = UINT64_MAX;
     mrb->stats = &s->used_batches[index].stats;
 }
 
