@@ -38,7 +38,7 @@ export CCACHE_NOHASHDIR := 1
 
 .PHONY: all fork stock assemble check check-stock series check-series \
 	export reset-src clean distclean run bench fuzz asan check-asan \
-	check-upstream check-full
+	check-upstream check-port check-full
 
 all: fork
 
@@ -137,6 +137,12 @@ check-series: series
 # source Debian still serves; lists the patches that conflict.
 check-upstream: series
 	scripts/upstream-check.sh $(TOP)
+
+# The port of the series to the newer upstream in port/ (what a reviewer
+# applies to master): apply it to that release, build, run qos and unit.
+PORT_VERSION := 10.2.2
+check-port:
+	scripts/port-check.sh $(TOP) $(PORT_VERSION)
 
 # Copy the work committed in build/src back into this repository.
 export:

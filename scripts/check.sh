@@ -32,7 +32,11 @@
 # sanitizers takes many minutes, for the request path that qos already
 # drives request by request.
 #
-# usage: check.sh TOP fork|stock|asan [SUITE...]
+# port is the series ported to a newer upstream release (make check-port,
+# scripts/port-check.sh), built in build/port/build with its own qos-test;
+# by default firmware, qos and unit.
+#
+# usage: check.sh TOP fork|stock|asan|port [SUITE...]
 set -uo pipefail
 
 top=$1
@@ -50,6 +54,13 @@ jobs=$(nproc)
 case $which in
 fork) build=$top/build/fork ;;
 stock) build=$top/build/stock/build ;;
+port)
+    # The port to a newer upstream (scripts/port-check.sh), with its own
+    # qos-test: the fork's tests as the port carries them
+    build=$top/build/port/build
+    qos=$build/tests/qtest/qos-test
+    [ ${#suites[@]} -gt 0 ] || suites=(firmware qos unit)
+    ;;
 asan)
     build=$top/build/asan
     qos=$build/tests/qtest/qos-test

@@ -460,6 +460,13 @@ static bool batch_conflicts(Batch *b, uint32_t type, uint64_t sector,
 /*
  * Queue one request in @b and apply it to the model. Returns false (and
  * queues nothing) when it would not fit in the batch.
+ *
+ * The ring has vq->size descriptors, as many as the device offered (QEMU
+ * 10.0 offers 1024, later ones queue-size, 256 by default), and a request
+ * takes one at least, in an indirect table. A request goes in direct
+ * descriptors only where that leaves one for each request the batch may
+ * still take, so that a batch of up to MAX(max_reqs, MAX_BATCH) requests
+ * fits in any ring at least that large.
  */
 bool batch_add(QVirtioDevice *dev, QGuestAllocator *alloc,
                QVirtQueue *vq, ModelDisk *m, Batch *b, uint32_t type,
@@ -467,8 +474,12 @@ bool batch_add(QVirtioDevice *dev, QGuestAllocator *alloc,
 {
     Request *r = &b->reqs[b->nreqs];
     uint64_t offset = sector * SECTOR_SIZE;
+    /* requests the batch may take after this one, as many as fit */
+    const int cap = MIN(MAX(b->max_reqs, MAX_BATCH), vq->size);
+    const uint32_t later = cap > b->nreqs + 1 ? cap - b->nreqs - 1 : 0;
 
     if (b->nreqs == MAX(b->max_reqs, MAX_BATCH) ||
+        b->ndescs == vq->size ||
         (b->nreqs && b->nbytes + nbytes > MAX_BATCH_BYTES) ||
         batch_conflicts(b, type, sector, nbytes)) {
         return false;
@@ -489,8 +500,8 @@ bool batch_add(QVirtioDevice *dev, QGuestAllocator *alloc,
     }
     request_build_segs(alloc, r);
 
-    /* Direct chains share the ring; past its size, go indirect. */
-    if (b->ndescs + r->nsegs > vq->size) {
+    /* Direct chains share the ring; past what it can spare, go indirect. */
+    if (b->ndescs + r->nsegs + later > vq->size) {
         r->layout |= LAYOUT_INDIRECT;
     }
     request_publish(dev, alloc, vq, r);
