@@ -1,5 +1,6 @@
 # Fetching Debian source packages through apt without touching the
-# system's apt setup. Sourced by ./configure and scripts/upstream-check.sh.
+# system's apt setup, and unpacking one as a git tree. Sourced by
+# ./configure, scripts/upstream-check.sh and scripts/port-check.sh.
 
 # The first URI of the system's apt configuration that serves Debian's
 # main archive (suite bookworm); new entries reuse it so that no mirror
@@ -69,4 +70,18 @@ apt_source_fetch() {
          >/dev/null 2>&1) || return 1
     [ -f "$dir/src/$tarball" ] || return 1
     mv "$dir/src/$tarball" "$dest"
+}
+
+# apt_source_git_tree TARBALL DIR WHO MESSAGE: unpack an orig TARBALL into
+# DIR (which must not exist) as a git repository of one commit, MESSAGE,
+# committed as WHO (user name, WHO@localhost).
+apt_source_git_tree() {
+    local tarball=$1 dir=$2 who=$3 message=$4
+    mkdir -p "$dir"
+    tar -xf "$tarball" -C "$dir" --strip-components=1
+    git -C "$dir" init -q
+    git -C "$dir" config user.name "$who"
+    git -C "$dir" config user.email "$who@localhost"
+    git -C "$dir" add -A -f
+    git -C "$dir" commit -q -m "$message"
 }

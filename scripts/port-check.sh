@@ -55,14 +55,9 @@ if [ "$(sha256sum "$tarball" 2> /dev/null | cut -d' ' -f1)" != "$ORIG_SHA256" ];
 fi
 
 rm -rf "$work/src"
-mkdir -p "$work/src"
-tar -xf "$tarball" -C "$work/src" --strip-components=1
+apt_source_git_tree "$tarball" "$work/src" port-check \
+    "QEMU $QEMU_VERSION ($DEB_SOURCE_PACKAGE $DEB_SOURCE_VERSION)"
 cd "$work/src"
-git init -q
-git config user.name port-check
-git config user.email port-check@localhost
-git add -A -f
-git commit -q -m "QEMU $QEMU_VERSION ($DEB_SOURCE_PACKAGE $DEB_SOURCE_VERSION)"
 n=0
 while read -r patch; do
     git am -q "$port/$patch" ||

@@ -52,14 +52,9 @@ done < <(apt_source_versions "$work/apt" "$DEB_SOURCE_PACKAGE")
 release=${upstream%+ds}
 echo "upstream-check: QEMU $release (Debian $version)"
 
-mkdir "$work/src"
-tar -xf "$tarball" -C "$work/src" --strip-components=1
+apt_source_git_tree "$tarball" "$work/src" upstream-check \
+    "QEMU $release ($DEB_SOURCE_PACKAGE $version)"
 cd "$work/src"
-git init -q
-git config user.name upstream-check
-git config user.email upstream-check@localhost
-git add -A -f
-git commit -q -m "QEMU $release ($DEB_SOURCE_PACKAGE $version)"
 git fetch -q "$src" refs/tags/base:refs/tags/base HEAD:refs/heads/series
 
 mapfile -t commits < <(git rev-list --reverse base..series)
