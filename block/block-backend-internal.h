@@ -106,6 +106,21 @@ blk_root_is_available(BlockBackend *blk)
            !blk_root_tray_is_open(blk);
 }
 
+/*
+ * blk_inc_in_flight() and blk_dec_in_flight(), which call them, without a
+ * call: every request counts itself in and out
+ */
+static inline void blk_in_flight_inc(BlockBackend *blk)
+{
+    qatomic_inc(&blk->in_flight);
+}
+
+static inline void blk_in_flight_dec(BlockBackend *blk)
+{
+    qatomic_dec(&blk->in_flight);
+    aio_wait_kick();
+}
+
 /* The arguments and the result of an emulated AIO request */
 typedef struct BlkRwCo {
     BlockBackend *blk;

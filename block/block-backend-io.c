@@ -33,7 +33,7 @@ void coroutine_fn blk_queue_while_drained(BlockBackend *blk)
      * the queue.
      */
     qemu_mutex_lock(&blk->queued_requests_lock);
-    blk_dec_in_flight(blk);
+    blk_in_flight_dec(blk);
     qemu_co_queue_wait(&blk->queued_requests, &blk->queued_requests_lock);
     qemu_mutex_unlock(&blk->queued_requests_lock);
 }
@@ -133,10 +133,10 @@ blk_co_rw(BlockBackend *blk, bool is_write, int64_t offset, int64_t bytes,
 {
     int ret;
 
-    blk_inc_in_flight(blk);
+    blk_in_flight_inc(blk);
     ret = blk_co_do_rw(blk, is_write, offset, bytes, qiov, qiov_offset,
                        flags);
-    blk_dec_in_flight(blk);
+    blk_in_flight_dec(blk);
     return ret;
 }
 
@@ -179,9 +179,9 @@ int coroutine_fn blk_co_pdiscard(BlockBackend *blk, int64_t offset,
     int ret;
     IO_OR_GS_CODE();
 
-    blk_inc_in_flight(blk);
+    blk_in_flight_inc(blk);
     ret = blk_co_do_pdiscard(blk, offset, bytes, flags);
-    blk_dec_in_flight(blk);
+    blk_in_flight_dec(blk);
     return ret;
 }
 
@@ -190,9 +190,9 @@ int coroutine_fn blk_co_flush(BlockBackend *blk)
     int ret;
     IO_OR_GS_CODE();
 
-    blk_inc_in_flight(blk);
+    blk_in_flight_inc(blk);
     ret = blk_co_do_flush(blk);
-    blk_dec_in_flight(blk);
+    blk_in_flight_dec(blk);
     return ret;
 }
 
@@ -216,8 +216,8 @@ void blk_aio_complete(BlkAioEmAIOCB *acb)
         return;                 /* blk_aio_prwv() defers it */
     }
     acb->common.cb(acb->common.opaque, acb->rwco.ret);
-    blk_dec_in_flight(acb->rwco.blk);
-    qemu_aio_unref(acb);
+    blk_in_flight_dec(acb->rwco.blk);
+    qemu_aio_unref_cached(&acb->common);
 }
 
 void blk_aio_complete_bh(void *opaque)
@@ -238,8 +238,9 @@ blk_aio_start(BlockBackend *blk, int64_t offset, int64_t bytes, void *iobuf,
     BlkAioEmAIOCB *acb;
     Coroutine *co;
 
-    blk_inc_in_flight(blk);
-    acb = blk_aio_get(&blk_aio_em_aiocb_info, blk, cb, opaque);
+    blk_in_flight_inc(blk);
+    acb = qemu_aio_get_cached(&blk_aio_em_aiocb_info, blk_root_bs(blk), cb,
+                              opaque);
     acb->rwco = (BlkRwCo) {
         .blk    = blk,
         .offset = offset,

@@ -99,6 +99,39 @@ static inline void aiocb_cache_free(void *acb)
     c->free[c->n_free++] = acb;
 }
 
+/* Fill in what qemu_aio_get() sets in every AIOCB */
+static inline void *qemu_aio_init(BlockAIOCB *acb, const AIOCBInfo *aiocb_info,
+                                  BlockDriverState *bs,
+                                  BlockCompletionFunc *cb, void *opaque)
+{
+    acb->aiocb_info = aiocb_info;
+    acb->bs = bs;
+    acb->cb = cb;
+    acb->opaque = opaque;
+    acb->refcnt = 1;
+    return acb;
+}
+
+/*
+ * qemu_aio_get() and qemu_aio_unref() for an AIOCBInfo that sets .cached,
+ * which they call: inline for a request path that knows its AIOCBInfo
+ */
+static inline void *qemu_aio_get_cached(const AIOCBInfo *aiocb_info,
+                                        BlockDriverState *bs,
+                                        BlockCompletionFunc *cb, void *opaque)
+{
+    return qemu_aio_init(aiocb_cache_alloc(aiocb_info->aiocb_size),
+                         aiocb_info, bs, cb, opaque);
+}
+
+static inline void qemu_aio_unref_cached(BlockAIOCB *acb)
+{
+    assert(acb->refcnt > 0);
+    if (--acb->refcnt == 0) {
+        aiocb_cache_free(acb);
+    }
+}
+
 /*
  * The completion rings.  Only for aiocb_defer_completion() below: the
  * rest is aiocb-batch.c's.
