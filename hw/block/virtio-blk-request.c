@@ -483,10 +483,9 @@ void virtio_blk_handle_vq(VirtIOBlock *s, VirtQueue *vq)
                 break;
             }
         }
-        if (suppress_notifications) {
-            virtio_queue_set_notification(vq, 1);
-        }
-    } while (!virtio_queue_empty(vq));
+    } while (suppress_notifications ?
+             virtio_queue_rearm_notification(vq) :
+             !virtio_queue_empty(vq));
 
     trace_virtio_blk_handle_vq(virtio_blk_vdev(s), vq, nreqs);
     if (nreqs) {
