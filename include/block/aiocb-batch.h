@@ -120,6 +120,7 @@ static inline void *qemu_aio_get_cached(const AIOCBInfo *aiocb_info,
                                         BlockDriverState *bs,
                                         BlockCompletionFunc *cb, void *opaque)
 {
+    assert(aiocb_info->cached);
     return qemu_aio_init(aiocb_cache_alloc(aiocb_info->aiocb_size),
                          aiocb_info, bs, cb, opaque);
 }
