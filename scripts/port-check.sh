@@ -58,6 +58,8 @@ rm -rf "$work/src"
 apt_source_git_tree "$tarball" "$work/src" port-check \
     "QEMU $QEMU_VERSION ($DEB_SOURCE_PACKAGE $DEB_SOURCE_VERSION)"
 cd "$work/src"
+# What port/VERSION/README.md exports the port from: upstream-VERSION..master
+git tag "upstream-$QEMU_VERSION"
 n=0
 while read -r patch; do
     git am -q "$port/$patch" ||
