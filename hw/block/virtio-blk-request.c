@@ -466,6 +466,7 @@ void virtio_blk_handle_vq(VirtIOBlock *s, VirtQueue *vq)
 {
     bool suppress_notifications = virtio_queue_get_notification(vq);
     unsigned int index = virtio_get_queue_index(vq);
+    VirtIOBlockReqPool *pool = &s->req_pools[index];
     VirtIOBlockReq *req;
     MultiReqBuffer mrb QEMU_UNINITIALIZED;
     unsigned int nreqs = 0;
@@ -476,7 +477,7 @@ void virtio_blk_handle_vq(VirtIOBlock *s, VirtQueue *vq)
         if (suppress_notifications) {
             virtio_queue_set_notification(vq, 0);
         }
-        while ((req = virtio_blk_pop_request(s, vq))) {
+        while ((req = virtio_blk_pop_request(s, vq, pool))) {
             nreqs++;
             if (unlikely(virtio_blk_handle_request(req, &mrb))) {
                 virtio_blk_drop_requests(req);
