@@ -27,8 +27,8 @@
  * refused AioContext change hits the device. To have it in flight for
  * sure, block_set_io_throttle limits the drive to one request per
  * second: under qtest, throttling measures time in QEMU_CLOCK_VIRTUAL,
- * which moves only when a test steps it, so all reads and writes but
- * up to three (see lifecycle_check_held) stay queued in the throttle group
+ * which moves only when a test steps it, so all reads and writes but one
+ * or two (see lifecycle_check_held) stay queued in the throttle group
  * until something drains the drive (draining ignores the limits; so
  * does lifting them). Whatever the event, no head may complete twice and
  * what completes must be right; the drain executes the held writes, so
@@ -99,14 +99,11 @@ static void lifecycle_throttle(const char *id, int iops)
 
 /*
  * Wait until device @id took all of @b off @vq, then check that it still
- * holds them all but at most three (what the device took and has not used
- * yet is "inuse"). Throttling lets one request through at once; but
- * block_set_io_throttle also restarts the queue of each direction from a
- * coroutine in the drive's AioContext, and when that runs after the batch
- * arrived, it lets the first read and the first write go. 10.0.13 holds
- * new requests while such a restart is pending; a QEMU without that fix
- * (10.2.2) lets the batch's first request through before it too, which
- * makes three.
+ * holds them all but at most one read and one write (what the device took
+ * and has not used yet is "inuse"). Throttling lets one request through
+ * at once; but block_set_io_throttle also restarts the queue of each
+ * direction from a coroutine in the drive's AioContext, and when that runs
+ * after the batch arrived, it lets the first read and the first write go.
  * x-query-virtio-queue-status reads the queue from the main loop while an
  * iothread may be between taking a head (last-avail-idx) and counting it
  * (inuse), so first wait until every request of @b is either in use or
@@ -134,7 +131,7 @@ static void lifecycle_check_held(const char *id, QVirtQueue *vq, Batch *b)
         g_assert_cmpint(g_get_monotonic_time() - start, <=, TIMEOUT_US);
         g_usleep(1000);
     }
-    g_assert_cmpint(qdict_get_int(st, "inuse"), >=, b->nreqs - 3);
+    g_assert_cmpint(qdict_get_int(st, "inuse"), >=, b->nreqs - 2);
     qobject_unref(st);
 }
 
