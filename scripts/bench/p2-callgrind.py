@@ -35,6 +35,12 @@ Prints, one per line, "<set> <name> <count>":
                   the iothread and main-loop functions (the C library,
                   stock's zero-fill memset() included, counts in the
                   device's share)
+  notify_ir       the instructions (inclusive) of virtio's guest-notifier
+                  handler, virtio_queue_guest_notifier_read(): with no
+                  irqfd under qtest, the main loop injects the device's
+                  interrupts there; the rest of the main loop's count is
+                  mostly the qtest protocol of the load generator
+  notify_calls    how many times that handler ran
   malloc, calloc, realloc, free, aligned_alloc
                   calls into the C library's allocator from outside the C
                   library (so that realloc calling malloc counts once);
@@ -56,8 +62,11 @@ import sys
 FUNCS = ('virtqueue_split_pop', 'virtqueue_packed_pop', 'virtqueue_pop')
 # functions that tell the iothread and the main loop's thread
 MARKS = ('iothread_run', 'main_loop_wait')
-COUNTS = ('ir', 'zero_fill_ir', 'block_ir', 'loop_ir', 'malloc', 'calloc',
-          'realloc', 'free', 'aligned_alloc')
+# the handler through which the main loop injects the device's interrupts
+NOTIFY_FUNC = 'virtio_queue_guest_notifier_read'
+COUNTS = ('ir', 'zero_fill_ir', 'block_ir', 'loop_ir', 'notify_ir',
+          'notify_calls', 'malloc', 'calloc', 'realloc', 'free',
+          'aligned_alloc')
 # Source files, relative to the source tree, by share (see the docstring)
 BLOCK_FILES = re.compile(r'^(block/|block\.c$|blockjob\.c$|include/block/|'
                          r'util/(aiocb|aiocb-batch|aio-wait|throttle|'
@@ -140,7 +149,7 @@ def share(path):
 def parse(path, stos, memset_calls):
     """Counts of one thread's callgrind dump."""
     res = {'ir': None, 'zero_fill_ir': 0, 'block_ir': 0, 'loop_ir': 0,
-           'iothread_run': False, 'main_loop_wait': False, 'malloc': 0,
+           'notify_ir': 0, 'notify_calls': 0, 'iothread_run': False, 'main_loop_wait': False, 'malloc': 0,
            'calloc': 0, 'realloc': 0, 'free': 0, 'aligned_alloc': 0}
     ob = fn = cob = cfn = None
     fl_share = cur_share = 'device'
@@ -155,6 +164,8 @@ def parse(path, stos, memset_calls):
                     pos, cost = line.split()[0], line.split()[-1]
                     if fn in FUNCS and int(pos, 16) in memset_calls:
                         res['zero_fill_ir'] += int(cost)
+                    if cfn == NOTIFY_FUNC and fn != NOTIFY_FUNC:
+                        res['notify_ir'] += int(cost)
                     cob = None
                     continue
                 f3 = line.split()
@@ -185,6 +196,8 @@ def parse(path, stos, memset_calls):
                     res[cfn] = True
             elif key == 'calls':
                 in_call = True
+                if cfn == NOTIFY_FUNC and fn != NOTIFY_FUNC:
+                    res['notify_calls'] += int(val.split()[0])
                 kind = ALLOC_NAMES.get(cfn)
                 callee_ob = cob if cob is not None else ob
                 if (kind and callee_ob and '/libc.so' in callee_ob and

@@ -51,6 +51,13 @@
 #                               the rest, the device's share: the device
 #                               model, virtio, memory, and the event loop
 #   iothread_loop_instr_per_req of that, the event loop's part
+#   main_notify_instr_per_req   the main loop's instructions in virtio's
+#                               guest-notifier handler, where it injects
+#                               the device's interrupts (no irqfd under
+#                               qtest): the device's work that moved to
+#                               the main loop, without the qtest protocol
+#                               that is most of main_instr_per_req
+#   main_notifies_per_req       how often that handler ran per request
 #   {iothread,all}_heap_allocs_per_req
 #                               malloc + calloc + realloc calls (the main
 #                               loop's are mostly the qtest protocol's)
@@ -201,7 +208,9 @@ rows += [
      lambda c: c['iothread ir'] - c['iothread block_ir'] -
      c['iothread zero_fill_ir'], 'instr/req'),
     ('iothread_loop_instr_per_req', lambda c: c['iothread loop_ir'],
-     'instr/req')]
+     'instr/req'),
+    ('main_notify_instr_per_req', lambda c: c['main notify_ir'], 'instr/req'),
+    ('main_notifies_per_req', lambda c: c['main notify_calls'], 'calls/req')]
 for t in ('iothread', 'all'):
     rows += [
         (t + '_heap_allocs_per_req',
@@ -211,7 +220,8 @@ for t in ('iothread', 'all'):
 rows.append(('aligned_allocs_per_req', lambda c: c['all aligned_alloc'],
              'allocs/req'))
 for metric, f, unit in rows:
-    print('%s %s %.1f %s' % (workload, metric, (f(c2) - f(c1)) / n, unit))
+    fmt = '%s %s %.3f %s' if unit == 'calls/req' else '%s %s %.1f %s'
+    print(fmt % (workload, metric, (f(c2) - f(c1)) / n, unit))
 print('%s callgrind_n %d req' % (workload, n))
 print('%s zero_fill_sites %d instr' % (workload, c1['zero_fill_sites']))
 EOF
