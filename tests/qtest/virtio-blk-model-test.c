@@ -8,7 +8,9 @@
  * an in-memory model of the disk, and at the end the disk is read back
  * whole, through the device and from the image file. It runs without and
  * with an iothread, and without and with VIRTIO_RING_F_EVENT_IDX, which
- * changes how the device and the driver decide to notify each other.
+ * changes how the device and the driver decide to notify each other;
+ * and on a transitional device driven through its legacy interface
+ * (virtio 0.9.5: no VIRTIO_F_VERSION_1, the rings at 4 KiB alignment).
  *
  * Copyright (c) 2026 The QEMU fork authors
  *
@@ -18,6 +20,7 @@
 #include "qemu/osdep.h"
 #include "libqtest-single.h"
 #include "qemu/module.h"
+#include "standard-headers/linux/virtio_config.h"
 #include "virtio-blk-model.h"
 
 #define NUM_REQUESTS        2000
@@ -25,6 +28,7 @@
 typedef struct ModelCase {
     const char *iothread;       /* of the device, or NULL */
     bool event_idx;
+    bool legacy;                /* the device has disable-modern=on */
 } ModelCase;
 
 static ModelDisk *disk;         /* of drive0 */
@@ -47,6 +51,9 @@ static void model_rw(QVirtioDevice *dev, QGuestAllocator *alloc,
 {
     QVirtQueue *vq;
 
+    /* libqos drives the device through the interface it offers */
+    g_assert_cmpint(!(qvirtio_get_features(dev) &
+                      (1ull << VIRTIO_F_VERSION_1)), ==, mc->legacy);
     model_start_device(dev, alloc, disk, &vq, 1, mc->event_idx);
     model_exercise(dev, alloc, disk, &vq, 1, NUM_REQUESTS);
     qvirtqueue_cleanup(dev->bus, vq, alloc);
@@ -69,10 +76,13 @@ static void test_model_rw_pci(void *obj, void *data, QGuestAllocator *alloc)
 
 static void register_virtio_blk_model_test(void)
 {
-    static const ModelCase plain = { NULL, false };
-    static const ModelCase plain_event_idx = { NULL, true };
-    static const ModelCase iothread = { "iothread0", false };
-    static const ModelCase iothread_event_idx = { "iothread0", true };
+    static const ModelCase plain = { NULL, false, false };
+    static const ModelCase plain_event_idx = { NULL, true, false };
+    static const ModelCase iothread = { "iothread0", false, false };
+    static const ModelCase iothread_event_idx = { "iothread0", true, false };
+    static const ModelCase legacy = { NULL, false, true };
+    static const ModelCase legacy_iothread_event_idx = { "iothread0", true,
+                                                         true };
     QOSGraphTestOptions opts = {
         .before = model_setup,
     };
@@ -88,6 +98,15 @@ static void register_virtio_blk_model_test(void)
                  &opts);
     opts.arg = (void *)&iothread_event_idx;
     qos_add_test("model-rw-iothread-event-idx", "virtio-blk-pci",
+                 test_model_rw_pci, &opts);
+
+    opts.edge.extra_device_opts = "disable-modern=on";
+    opts.arg = (void *)&legacy;
+    qos_add_test("model-rw-legacy", "virtio-blk-pci", test_model_rw_pci,
+                 &opts);
+    opts.edge.extra_device_opts = "disable-modern=on,iothread=iothread0";
+    opts.arg = (void *)&legacy_iothread_event_idx;
+    qos_add_test("model-rw-legacy-iothread-event-idx", "virtio-blk-pci",
                  test_model_rw_pci, &opts);
 }
 
