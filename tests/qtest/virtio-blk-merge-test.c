@@ -23,6 +23,7 @@
 #include "qobject/qlist.h"
 #include "standard-headers/linux/virtio_blk.h"
 #include "virtio-blk-model.h"
+#include "virtio-blk-ring.h"
 
 #define MERGE_MAX_TRANSFER  (64 * 1024)     /* of the blkdebug drive */
 #define MERGE_MAX_IOV       1024            /* IOV_MAX, as null and file */
@@ -287,33 +288,6 @@ static void *pass_setup(GString *cmd_line, void *arg)
     return arg;
 }
 
-/* How many times the trace log has an event @name, and their counts */
-static int count_events(const char *log, const char *name, uint64_t *sum)
-{
-    g_autofree char *text = NULL;
-    g_autofree char *pattern = g_strdup_printf("%s ", name);
-    g_auto(GStrv) lines = NULL;
-    int n = 0, i;
-
-    qtest_qmp_assert_success(global_qtest, "{ 'execute': 'query-status' }");
-    g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
-    lines = g_strsplit(text, "\n", -1);
-    for (i = 0; lines[i]; i++) {
-        const char *ev = strstr(lines[i], pattern);
-        const char *count;
-
-        if (!ev || (ev != lines[i] && ev[-1] != ':')) {
-            continue;
-        }
-        n++;
-        count = strstr(ev, " count ");
-        if (sum && count) {
-            *sum += g_ascii_strtoull(count + 7, NULL, 10);
-        }
-    }
-    return n;
-}
-
 static void test_one_update_per_pass(void *obj, void *data,
                                      QGuestAllocator *alloc)
 {
@@ -328,8 +302,9 @@ static void test_one_update_per_pass(void *obj, void *data,
 
     model_start_device(dev, alloc, disk, &vq, 1, pc->event_idx);
     b->max_reqs = MAX_RING;
-    updates = count_events(pc->log, "virtio_blk_publish_used", NULL);
-    notifies = count_events(pc->log, "virtio_notify", NULL);
+    updates = vbr_count_events(global_qtest, pc->log,
+                               "virtio_blk_publish_used", NULL);
+    notifies = vbr_count_events(global_qtest, pc->log, "virtio_notify", NULL);
 
     before = query_io_counts();
     for (i = 0; i < pc->reads; i++) {
@@ -339,13 +314,14 @@ static void test_one_update_per_pass(void *obj, void *data,
     run_batch(alloc, vq, b);
     after = query_io_counts();
 
-    g_assert_cmpint(count_events(pc->log, "virtio_blk_publish_used",
-                                 &published) - updates, ==, 1);
+    g_assert_cmpint(vbr_count_events(global_qtest, pc->log,
+                                     "virtio_blk_publish_used",
+                                     &published) - updates, ==, 1);
     g_assert_cmpuint(published, ==, pc->reads);
     g_assert_cmpint(after.rd_ops - before.rd_ops, ==, pc->reads);
     g_assert_cmpint(after.rd_merged - before.rd_merged, ==, 0);
-    g_assert_cmpint(count_events(pc->log, "virtio_notify", NULL) - notifies,
-                    ==, 1);
+    g_assert_cmpint(vbr_count_events(global_qtest, pc->log, "virtio_notify",
+                                     NULL) - notifies, ==, 1);
     qvirtqueue_cleanup(dev->bus, vq, alloc);
     unlink(pc->log);
 }

@@ -51,6 +51,10 @@ static void model_rw(QVirtioDevice *dev, QGuestAllocator *alloc,
 {
     QVirtQueue *vq;
 
+    if (mc->legacy && qtest_big_endian(global_qtest)) {
+        g_test_skip("virtio-blk-ring.c writes little-endian rings");
+        return;
+    }
     /* libqos drives the device through the interface it offers */
     g_assert_cmpint(!(qvirtio_get_features(dev) &
                       (1ull << VIRTIO_F_VERSION_1)), ==, mc->legacy);

@@ -4,7 +4,11 @@
  * libqos drives split rings only; this is a small packed-ring driver
  * (virtio 1.2, 2.8): writes and reads, each a chain of three descriptors
  * or one indirect table, batches that wrap around the ring, and the data
- * read back compared with what was written.
+ * read back compared with what was written. With VIRTIO_RING_F_EVENT_IDX
+ * it also drives the event suppression structures (2.8.10): it kicks
+ * only where the device's asks for it, and asks for an interrupt once the
+ * device has used a batch's last slot (one interrupt), or, for one batch,
+ * the slot after it (none).
  *
  * Copyright (c) 2026 The QEMU fork authors
  *
@@ -21,6 +25,7 @@
 #include "standard-headers/linux/virtio_ring.h"
 #include "libqos/qgraph.h"
 #include "libqos/virtio-pci.h"
+#include "virtio-blk-ring.h"
 
 #define PACKED_RING_SIZE    64
 #define PACKED_BATCH        16      /* requests per kick: 3 to 48 slots */
@@ -41,6 +46,12 @@ typedef struct PackedRing {
     bool used_wrap;
 } PackedRing;
 
+typedef struct PackedCase {
+    const char *iothread;       /* of the device, or NULL */
+    bool event_idx;
+    char *log;                  /* QEMU's trace output, with event_idx */
+} PackedCase;
+
 typedef struct PackedReq {
     uint64_t buf;               /* header at 0, status at 16, data at 64 */
     uint64_t table;             /* indirect table, or 0 */
@@ -52,7 +63,7 @@ static char *disk_path;
 
 static void *packed_setup(GString *cmd_line, void *arg)
 {
-    const char *iothread = arg;
+    PackedCase *pc = arg;
     int fd = g_file_open_tmp("qtest-packed.XXXXXX", &disk_path, NULL);
 
     g_assert_cmpint(fd, >=, 0);
@@ -61,11 +72,94 @@ static void *packed_setup(GString *cmd_line, void *arg)
     g_string_append_printf(cmd_line,
                            " -drive if=none,id=drive0,file=%s,format=raw ",
                            disk_path);
-    if (iothread) {
+    if (pc->iothread) {
         g_string_append_printf(cmd_line, " -object iothread,id=%s ",
-                               iothread);
+                               pc->iothread);
+    }
+    if (pc->event_idx) {
+        /* the interrupts sent, from the main loop or from the iothread */
+        g_free(pc->log);
+        fd = g_file_open_tmp("qtest-packed-XXXXXX.log", &pc->log, NULL);
+        g_assert_cmpint(fd, >=, 0);
+        close(fd);
+        g_string_append_printf(cmd_line, " -D %s -trace virtio_notify"
+                               " -trace virtio_notify_irqfd ", pc->log);
     }
     return arg;
+}
+
+/* Interrupts the device has sent so far */
+static int packed_notifies(PackedCase *pc)
+{
+    return vbr_count_events(global_qtest, pc->log, "virtio_notify", NULL) +
+           vbr_count_events(global_qtest, pc->log, "virtio_notify_irqfd",
+                            NULL);
+}
+
+/*
+ * With EVENT_IDX, whether the device asks for a kick now that the driver
+ * has made @added more slots available (2.8.10.1): its event suppression
+ * structure disables kicks, enables them, or names the slot whose
+ * making available wants one.
+ */
+static bool packed_kick_wanted(PackedRing *r, uint16_t added)
+{
+    uint16_t off_wrap = qtest_readw(global_qtest, r->vq->used);
+    uint16_t flags = qtest_readw(global_qtest, r->vq->used + 2);
+    uint16_t new = r->next_avail, old = new - added;
+    uint16_t off = off_wrap & ~(1 << VRING_PACKED_EVENT_F_WRAP_CTR);
+
+    if (flags == VRING_PACKED_EVENT_FLAG_DISABLE) {
+        return false;
+    }
+    if (flags == VRING_PACKED_EVENT_FLAG_ENABLE) {
+        return true;
+    }
+    g_assert_cmpuint(flags, ==, VRING_PACKED_EVENT_FLAG_DESC);
+    if ((off_wrap >> VRING_PACKED_EVENT_F_WRAP_CTR) != r->avail_wrap) {
+        off -= r->vq->size;
+    }
+    return (uint16_t)(new - off - 1) < (uint16_t)(new - old);
+}
+
+/*
+ * With EVENT_IDX, ask for an interrupt once the device has used the slot
+ * @slots - 1 past the next one to be used: the last of a batch that takes
+ * @slots slots, whatever order its requests complete in.
+ */
+static void packed_want_interrupt_after(PackedRing *r, uint16_t slots)
+{
+    uint16_t last = r->next_used + slots - 1;
+    bool wrap = r->used_wrap;
+
+    if (last >= r->vq->size) {
+        last -= r->vq->size;
+        wrap = !wrap;
+    }
+    qtest_writew(global_qtest, r->vq->avail,
+                 last | wrap << VRING_PACKED_EVENT_F_WRAP_CTR);
+    qtest_writew(global_qtest, r->vq->avail + 2,
+                 VRING_PACKED_EVENT_FLAG_DESC);
+}
+
+/*
+ * With EVENT_IDX, wait until the device, idle, has asked for a kick at
+ * the next slot the driver makes available (it turns its notifications
+ * back on at the end of the pass that used the batch, which the driver
+ * can see complete before that pass ends).
+ */
+static void packed_wait_rearmed(PackedRing *r)
+{
+    uint16_t want = r->next_avail |
+                    r->avail_wrap << VRING_PACKED_EVENT_F_WRAP_CTR;
+    gint64 start = g_get_monotonic_time();
+
+    while (qtest_readw(global_qtest, r->vq->used + 2) !=
+           VRING_PACKED_EVENT_FLAG_DESC ||
+           qtest_readw(global_qtest, r->vq->used) != want) {
+        g_assert_cmpint(g_get_monotonic_time() - start, <=, TIMEOUT_US);
+        g_usleep(100);
+    }
 }
 
 static void desc_write(uint64_t at, uint64_t addr, uint32_t len, uint16_t id,
@@ -182,6 +276,7 @@ static void test_packed_rw(void *obj, void *data, QGuestAllocator *alloc)
 {
     QVirtioPCIDevice *pdev = obj;
     QVirtioDevice *dev = &pdev->vdev;
+    PackedCase *pc = data;
     uint8_t *expect = g_malloc0(PACKED_DISK_SIZE);
     PackedReq reqs[PACKED_BATCH];
     PackedRing r = { .avail_wrap = true, .used_wrap = true };
@@ -190,8 +285,11 @@ static void test_packed_rw(void *obj, void *data, QGuestAllocator *alloc)
     int round, i, j;
 
     g_assert_cmphex(features & (1ull << VIRTIO_F_RING_PACKED), !=, 0);
-    features &= ~(QVIRTIO_F_BAD_FEATURE | (1ull << VIRTIO_BLK_F_SCSI) |
-                  (1ull << VIRTIO_RING_F_EVENT_IDX));
+    g_assert_cmphex(features & (1ull << VIRTIO_RING_F_EVENT_IDX), !=, 0);
+    features &= ~(QVIRTIO_F_BAD_FEATURE | (1ull << VIRTIO_BLK_F_SCSI));
+    if (!pc->event_idx) {
+        features &= ~(1ull << VIRTIO_RING_F_EVENT_IDX);
+    }
     qvirtio_set_features(dev, features);
 
     /* the ring the size of PACKED_RING_SIZE (virtio 1 lets a driver) */
@@ -222,6 +320,9 @@ static void test_packed_rw(void *obj, void *data, QGuestAllocator *alloc)
         uint64_t base = (round / 2) * PACKED_BATCH * (DATA_SIZE / SECTOR_SIZE);
         uint16_t first[PACKED_BATCH];
         uint16_t first_flags[PACKED_BATCH];
+        uint16_t slots = 0;
+        int notifies = 0;
+        bool no_interrupt = false;
 
         for (i = 0; i < PACKED_BATCH; i++) {
             uint64_t sector = base + i * (DATA_SIZE / SECTOR_SIZE);
@@ -240,16 +341,31 @@ static void test_packed_rw(void *obj, void *data, QGuestAllocator *alloc)
             reqs[i].table = 0;
             first[i] = packed_add(&r, alloc, &reqs[i], i, type, sector,
                                   i % 2);
+            slots += reqs[i].ndescs;
             /* the chain stays hidden until the whole batch is in the ring */
             first_flags[i] = qtest_readw(global_qtest,
                                          r.vq->desc + first[i] * 16 + 14) ^
                              (DESC_F_AVAIL | DESC_F_USED);
         }
+        if (pc->event_idx) {
+            /*
+             * Once, at a slot this batch does not reach. Not for a batch
+             * that takes the used index round the ring: the device then
+             * forgets what it signalled and notifies anyway (which the
+             * specification allows).
+             */
+            no_interrupt = round % 4 == 2 &&
+                           r.next_used + slots < r.vq->size;
+            packed_want_interrupt_after(&r, slots + no_interrupt);
+            notifies = packed_notifies(pc);
+        }
         for (i = 0; i < PACKED_BATCH; i++) {
             qtest_writew(global_qtest, r.vq->desc + first[i] * 16 + 14,
                          first_flags[i]);
         }
-        dev->bus->virtqueue_kick(dev, r.vq);
+        if (!pc->event_idx || packed_kick_wanted(&r, slots)) {
+            dev->bus->virtqueue_kick(dev, r.vq);
+        }
 
         for (i = 0; i < PACKED_BATCH; i++) {
             uint16_t id = packed_wait_used(&r, reqs);
@@ -270,6 +386,24 @@ static void test_packed_rw(void *obj, void *data, QGuestAllocator *alloc)
                 guest_free(alloc, reqs[i].table);
             }
         }
+        if (pc->event_idx) {
+            /*
+             * Counted once the device is idle, so that no interrupt can
+             * be on its way: one as asked, or none; the first batch may
+             * have one more, as a device that has not notified yet does
+             * whatever the driver asked.
+             */
+            int sent;
+
+            packed_wait_rearmed(&r);
+            sent = packed_notifies(pc) - notifies;
+            if (no_interrupt) {
+                g_assert_cmpint(sent, ==, 0);
+            } else {
+                g_assert_cmpint(sent, >=, 1);
+                g_assert_cmpint(sent, <=, round ? 1 : 2);
+            }
+        }
     }
 
     for (i = 0; i < PACKED_BATCH; i++) {
@@ -280,20 +414,34 @@ static void test_packed_rw(void *obj, void *data, QGuestAllocator *alloc)
     unlink(disk_path);
     g_free(disk_path);
     disk_path = NULL;
+    if (pc->log) {
+        unlink(pc->log);
+    }
 }
 
 static void register_virtio_blk_packed_test(void)
 {
+    static PackedCase plain = { NULL, false };
+    static PackedCase iothread = { "iothread0", false };
+    static PackedCase event_idx = { NULL, true };
+    static PackedCase iothread_event_idx = { "iothread0", true };
     QOSGraphTestOptions opts = {
         .before = packed_setup,
         .edge.extra_device_opts = "packed=on",
     };
 
+    opts.arg = &plain;
     qos_add_test("packed/rw", "virtio-blk-pci", test_packed_rw, &opts);
+    opts.arg = &event_idx;
+    qos_add_test("packed/rw-event-idx", "virtio-blk-pci", test_packed_rw,
+                 &opts);
     opts.edge.extra_device_opts = "packed=on,iothread=iothread0";
-    opts.arg = (void *)"iothread0";
+    opts.arg = &iothread;
     qos_add_test("packed/rw-iothread", "virtio-blk-pci", test_packed_rw,
                  &opts);
+    opts.arg = &iothread_event_idx;
+    qos_add_test("packed/rw-iothread-event-idx", "virtio-blk-pci",
+                 test_packed_rw, &opts);
 }
 
 libqos_init(register_virtio_blk_packed_test);

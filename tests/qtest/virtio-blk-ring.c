@@ -1,8 +1,9 @@
 /*
  * Virtqueue accesses the virtio-blk qtests share where libqos has none
  *
- * Ring fields are little-endian: VIRTIO 1.0 devices, which these tests
- * negotiate, are little-endian everywhere.
+ * Ring fields are little-endian: VIRTIO 1.0 devices are little-endian
+ * everywhere, and a legacy device, as the tests that drive one check, on
+ * a little-endian guest.
  *
  * Copyright (c) 2026 The QEMU fork authors
  *
@@ -115,4 +116,36 @@ bool vbr_wait_used(QTestState *qts, QVirtQueue *vq, uint32_t *head,
         g_usleep(WAIT_POLL_US);
     }
     return true;
+}
+
+/*
+ * How many lines of QEMU's trace log @log record event @name, adding their
+ * "count" fields to *@sum if @sum is not NULL. A QMP command first, so that
+ * what the main loop traced before is in the file.
+ */
+int vbr_count_events(QTestState *qts, const char *log, const char *name,
+                     uint64_t *sum)
+{
+    g_autofree char *text = NULL;
+    g_autofree char *pattern = g_strdup_printf("%s ", name);
+    g_auto(GStrv) lines = NULL;
+    int n = 0, i;
+
+    qtest_qmp_assert_success(qts, "{ 'execute': 'query-status' }");
+    g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+    lines = g_strsplit(text, "\n", -1);
+    for (i = 0; lines[i]; i++) {
+        const char *ev = strstr(lines[i], pattern);
+        const char *count;
+
+        if (!ev || (ev != lines[i] && ev[-1] != ':')) {
+            continue;
+        }
+        n++;
+        count = strstr(ev, " count ");
+        if (sum && count) {
+            *sum += g_ascii_strtoull(count + 7, NULL, 10);
+        }
+    }
+    return n;
 }

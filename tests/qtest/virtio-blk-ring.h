@@ -2,8 +2,8 @@
  * Virtqueue accesses the virtio-blk qtests share where libqos has none
  *
  * Raw descriptors (the hostile test writes malformed ones on purpose),
- * several heads made available with one avail->idx update, and a wait for
- * the used ring that sleeps between polls.
+ * several heads made available with one avail->idx update, a wait for
+ * the used ring that sleeps between polls, and a count of trace events.
  *
  * Copyright (c) 2026 The QEMU fork authors
  *
@@ -31,5 +31,7 @@ bool vbr_publish(QTestState *qts, QVirtQueue *vq, const uint16_t *heads,
                  int n);
 bool vbr_wait_used(QTestState *qts, QVirtQueue *vq, uint32_t *head,
                    uint32_t *len);
+int vbr_count_events(QTestState *qts, const char *log, const char *name,
+                     uint64_t *sum);
 
 #endif
