@@ -9,8 +9,10 @@
  * whole, through the device and from the image file. It runs without and
  * with an iothread, and without and with VIRTIO_RING_F_EVENT_IDX, which
  * changes how the device and the driver decide to notify each other;
- * and on a transitional device driven through its legacy interface
- * (virtio 0.9.5: no VIRTIO_F_VERSION_1, the rings at 4 KiB alignment).
+ * on a transitional device driven through its legacy interface (virtio
+ * 0.9.5: no VIRTIO_F_VERSION_1, the rings at 4 KiB alignment); and with
+ * VIRTIO_F_IN_ORDER, where every batch must come back in the order it
+ * was made available, merged and sorted requests included.
  *
  * Copyright (c) 2026 The QEMU fork authors
  *
@@ -29,6 +31,7 @@ typedef struct ModelCase {
     const char *iothread;       /* of the device, or NULL */
     bool event_idx;
     bool legacy;                /* the device has disable-modern=on */
+    bool in_order;              /* the device has in_order=on */
 } ModelCase;
 
 static ModelDisk *disk;         /* of drive0 */
@@ -59,6 +62,7 @@ static void model_rw(QVirtioDevice *dev, QGuestAllocator *alloc,
     g_assert_cmpint(!(qvirtio_get_features(dev) &
                       (1ull << VIRTIO_F_VERSION_1)), ==, mc->legacy);
     model_start_device(dev, alloc, disk, &vq, 1, mc->event_idx);
+    g_assert_cmpint(model_used_in_order(), ==, mc->in_order);
     model_exercise(dev, alloc, disk, &vq, 1, NUM_REQUESTS);
     qvirtqueue_cleanup(dev->bus, vq, alloc);
 }
@@ -80,13 +84,17 @@ static void test_model_rw_pci(void *obj, void *data, QGuestAllocator *alloc)
 
 static void register_virtio_blk_model_test(void)
 {
-    static const ModelCase plain = { NULL, false, false };
-    static const ModelCase plain_event_idx = { NULL, true, false };
-    static const ModelCase iothread = { "iothread0", false, false };
-    static const ModelCase iothread_event_idx = { "iothread0", true, false };
-    static const ModelCase legacy = { NULL, false, true };
+    static const ModelCase plain = { NULL, false, false, false };
+    static const ModelCase plain_event_idx = { NULL, true, false, false };
+    static const ModelCase iothread = { "iothread0", false, false, false };
+    static const ModelCase iothread_event_idx = { "iothread0", true, false,
+                                                  false };
+    static const ModelCase legacy = { NULL, false, true, false };
     static const ModelCase legacy_iothread_event_idx = { "iothread0", true,
-                                                         true };
+                                                         true, false };
+    static const ModelCase in_order = { NULL, false, false, true };
+    static const ModelCase in_order_iothread_event_idx = { "iothread0", true,
+                                                           false, true };
     QOSGraphTestOptions opts = {
         .before = model_setup,
     };
@@ -111,6 +119,15 @@ static void register_virtio_blk_model_test(void)
     opts.edge.extra_device_opts = "disable-modern=on,iothread=iothread0";
     opts.arg = (void *)&legacy_iothread_event_idx;
     qos_add_test("model-rw-legacy-iothread-event-idx", "virtio-blk-pci",
+                 test_model_rw_pci, &opts);
+
+    opts.edge.extra_device_opts = "in_order=on";
+    opts.arg = (void *)&in_order;
+    qos_add_test("model-rw-in-order", "virtio-blk-pci", test_model_rw_pci,
+                 &opts);
+    opts.edge.extra_device_opts = "in_order=on,iothread=iothread0";
+    opts.arg = (void *)&in_order_iothread_event_idx;
+    qos_add_test("model-rw-in-order-iothread-event-idx", "virtio-blk-pci",
                  test_model_rw_pci, &opts);
 }
 

@@ -18,6 +18,7 @@
 #include "qemu/bswap.h"
 #include "qobject/qjson.h"
 #include "standard-headers/linux/virtio_blk.h"
+#include "standard-headers/linux/virtio_config.h"
 #include "standard-headers/linux/virtio_ids.h"
 #include "standard-headers/linux/virtio_ring.h"
 #include "virtio-blk-model.h"
@@ -79,6 +80,12 @@ void model_drive_append(GString *cmd_line, const char *id,
  * Set up the first @nvqs virtqueues of a device that serves @m, with
  * VIRTIO_RING_F_EVENT_IDX if @event_idx (the device offers it).
  */
+/*
+ * VIRTIO_F_IN_ORDER negotiated (the device has in_order=on): the device
+ * must use the buffers in the order they were made available (2.7.9)
+ */
+static bool used_in_order;
+
 void model_start_device(QVirtioDevice *dev, QGuestAllocator *alloc,
                         ModelDisk *m, QVirtQueue **vqs, int nvqs,
                         bool event_idx)
@@ -93,6 +100,7 @@ void model_start_device(QVirtioDevice *dev, QGuestAllocator *alloc,
         features &= ~(1ull << VIRTIO_RING_F_EVENT_IDX);
     }
     qvirtio_set_features(dev, features);
+    used_in_order = features & (1ull << VIRTIO_F_IN_ORDER);
     g_assert_cmpuint(qvirtio_config_readq(dev, 0), ==, m->size / SECTOR_SIZE);
     if (nvqs > 1) {
         g_assert_cmphex(features & (1ull << VIRTIO_BLK_F_MQ), !=, 0);
@@ -376,7 +384,10 @@ static void batch_complete(Batch *b, uint32_t head, uint32_t len)
     request_check(r);
 }
 
-/* Each head of the batch must come back exactly once. */
+/*
+ * Each head of the batch must come back exactly once; with
+ * VIRTIO_F_IN_ORDER, in the order batch_kick() made them available.
+ */
 void batch_wait(QVirtQueue *vq, Batch *b)
 {
     uint32_t head, len;
@@ -384,8 +395,16 @@ void batch_wait(QVirtQueue *vq, Batch *b)
 
     for (i = 0; i < b->nreqs; i++) {
         g_assert_true(vbr_wait_used(global_qtest, vq, &head, &len));
+        if (used_in_order) {
+            g_assert_cmpuint(head, ==, b->reqs[i].head);
+        }
         batch_complete(b, head, len);
     }
+}
+
+bool model_used_in_order(void)
+{
+    return used_in_order;
 }
 
 /*

@@ -90,6 +90,7 @@ QVirtioPCIDevice *model_plug_device(QPCIBus *bus, const char *id,
 QVirtioPCIDevice *model_plug_mapped_device(QPCIBus *bus, const char *id,
                                            const char *drive, int nqueues);
 uint32_t model_rand_range(uint32_t lo, uint32_t hi_inclusive);
+bool model_used_in_order(void);
 
 bool batch_add(QVirtioDevice *dev, QGuestAllocator *alloc,
                QVirtQueue *vq, ModelDisk *m, Batch *b, uint32_t type,
