@@ -8,7 +8,8 @@
  * it also drives the event suppression structures (2.8.10): it kicks
  * only where the device's asks for it, and asks for an interrupt once the
  * device has used a batch's last slot (one interrupt), or, for one batch,
- * the slot after it (none).
+ * the slot after it (none). With VIRTIO_F_IN_ORDER, each batch, in
+ * reverse sector order, must be used in the order it was made available.
  *
  * Copyright (c) 2026 The QEMU fork authors
  *
@@ -49,6 +50,7 @@ typedef struct PackedRing {
 typedef struct PackedCase {
     const char *iothread;       /* of the device, or NULL */
     bool event_idx;
+    bool in_order;              /* the device has in_order=on */
     char *log;                  /* QEMU's trace output, with event_idx */
 } PackedCase;
 
@@ -272,6 +274,18 @@ static uint16_t packed_wait_used(PackedRing *r, PackedReq *reqs)
     return id;
 }
 
+/*
+ * The sector of request @i of a batch at @base: in sequence, or with
+ * VIRTIO_F_IN_ORDER in reverse, which the device merges into one I/O in
+ * sector order; it must still use them in the order made available.
+ */
+static uint64_t packed_sector(PackedCase *pc, uint64_t base, int i)
+{
+    int slot = pc->in_order ? PACKED_BATCH - 1 - i : i;
+
+    return base + slot * (DATA_SIZE / SECTOR_SIZE);
+}
+
 static void test_packed_rw(void *obj, void *data, QGuestAllocator *alloc)
 {
     QVirtioPCIDevice *pdev = obj;
@@ -290,6 +304,8 @@ static void test_packed_rw(void *obj, void *data, QGuestAllocator *alloc)
     if (!pc->event_idx) {
         features &= ~(1ull << VIRTIO_RING_F_EVENT_IDX);
     }
+    g_assert_cmpint(!!(features & (1ull << VIRTIO_F_IN_ORDER)), ==,
+                    pc->in_order);
     qvirtio_set_features(dev, features);
 
     /* the ring the size of PACKED_RING_SIZE (virtio 1 lets a driver) */
@@ -325,7 +341,7 @@ static void test_packed_rw(void *obj, void *data, QGuestAllocator *alloc)
         bool no_interrupt = false;
 
         for (i = 0; i < PACKED_BATCH; i++) {
-            uint64_t sector = base + i * (DATA_SIZE / SECTOR_SIZE);
+            uint64_t sector = packed_sector(pc, base, i);
 
             if (type == VIRTIO_BLK_T_OUT) {
                 for (j = 0; j < DATA_SIZE; j++) {
@@ -370,10 +386,15 @@ static void test_packed_rw(void *obj, void *data, QGuestAllocator *alloc)
         for (i = 0; i < PACKED_BATCH; i++) {
             uint16_t id = packed_wait_used(&r, reqs);
 
+            /* VIRTIO_F_IN_ORDER: used in the order made available */
+            if (pc->in_order) {
+                g_assert_cmpuint(id, ==, i);
+            }
+
             g_assert_cmpuint(qtest_readb(global_qtest, reqs[id].buf + 16), ==,
                              VIRTIO_BLK_S_OK);
             if (type == VIRTIO_BLK_T_IN) {
-                uint64_t sector = base + id * (DATA_SIZE / SECTOR_SIZE);
+                uint64_t sector = packed_sector(pc, base, id);
 
                 qtest_bufread(global_qtest, reqs[id].buf + 64, buf,
                               DATA_SIZE);
@@ -421,10 +442,11 @@ static void test_packed_rw(void *obj, void *data, QGuestAllocator *alloc)
 
 static void register_virtio_blk_packed_test(void)
 {
-    static PackedCase plain = { NULL, false };
-    static PackedCase iothread = { "iothread0", false };
-    static PackedCase event_idx = { NULL, true };
-    static PackedCase iothread_event_idx = { "iothread0", true };
+    static PackedCase plain = { NULL, false, false };
+    static PackedCase iothread = { "iothread0", false, false };
+    static PackedCase event_idx = { NULL, true, false };
+    static PackedCase iothread_event_idx = { "iothread0", true, false };
+    static PackedCase iothread_in_order = { "iothread0", false, true };
     QOSGraphTestOptions opts = {
         .before = packed_setup,
         .edge.extra_device_opts = "packed=on",
@@ -441,6 +463,10 @@ static void register_virtio_blk_packed_test(void)
                  &opts);
     opts.arg = &iothread_event_idx;
     qos_add_test("packed/rw-iothread-event-idx", "virtio-blk-pci",
+                 test_packed_rw, &opts);
+    opts.edge.extra_device_opts = "packed=on,in_order=on,iothread=iothread0";
+    opts.arg = &iothread_in_order;
+    qos_add_test("packed/rw-iothread-in-order", "virtio-blk-pci",
                  test_packed_rw, &opts);
 }
 
