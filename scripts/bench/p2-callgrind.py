@@ -149,8 +149,9 @@ def share(path):
 def parse(path, stos, memset_calls):
     """Counts of one thread's callgrind dump."""
     res = {'ir': None, 'zero_fill_ir': 0, 'block_ir': 0, 'loop_ir': 0,
-           'notify_ir': 0, 'notify_calls': 0, 'iothread_run': False, 'main_loop_wait': False, 'malloc': 0,
-           'calloc': 0, 'realloc': 0, 'free': 0, 'aligned_alloc': 0}
+           'notify_ir': 0, 'notify_calls': 0, 'iothread_run': False,
+           'main_loop_wait': False, 'malloc': 0, 'calloc': 0, 'realloc': 0,
+           'free': 0, 'aligned_alloc': 0}
     ob = fn = cob = cfn = None
     fl_share = cur_share = 'device'
     shares = {}
