@@ -28,11 +28,26 @@
 #define NUM_REQUESTS        2000
 
 typedef struct ModelCase {
-    const char *iothread;       /* of the device, or NULL */
+    const char *name;
+    bool iothread;              /* the device runs in iothread0 */
     bool event_idx;
     bool legacy;                /* the device has disable-modern=on */
     bool in_order;              /* the device has in_order=on */
 } ModelCase;
+
+static const ModelCase model_cases[] = {
+    { .name = "model-rw" },
+    { .name = "model-rw-event-idx", .event_idx = true },
+    { .name = "model-rw-iothread", .iothread = true },
+    { .name = "model-rw-iothread-event-idx", .iothread = true,
+      .event_idx = true },
+    { .name = "model-rw-legacy", .legacy = true },
+    { .name = "model-rw-legacy-iothread-event-idx", .legacy = true,
+      .iothread = true, .event_idx = true },
+    { .name = "model-rw-in-order", .in_order = true },
+    { .name = "model-rw-in-order-iothread-event-idx", .in_order = true,
+      .iothread = true, .event_idx = true },
+};
 
 static ModelDisk *disk;         /* of drive0 */
 
@@ -43,8 +58,7 @@ static void *model_setup(GString *cmd_line, void *arg)
     model_disk_create(&disk, DISK_SIZE);
     model_drive_append(cmd_line, "drive0", disk, "");
     if (mc->iothread) {
-        g_string_append_printf(cmd_line, " -object iothread,id=%s ",
-                               mc->iothread);
+        g_string_append(cmd_line, " -object iothread,id=iothread0 ");
     }
     return arg;
 }
@@ -82,53 +96,38 @@ static void test_model_rw_pci(void *obj, void *data, QGuestAllocator *alloc)
     model_rw(&pdev->vdev, alloc, data);
 }
 
+/*
+ * A case without device options runs on every transport's virtio-blk;
+ * one with them on virtio-blk-pci, the node whose -device takes them.
+ */
 static void register_virtio_blk_model_test(void)
 {
-    static const ModelCase plain = { NULL, false, false, false };
-    static const ModelCase plain_event_idx = { NULL, true, false, false };
-    static const ModelCase iothread = { "iothread0", false, false, false };
-    static const ModelCase iothread_event_idx = { "iothread0", true, false,
-                                                  false };
-    static const ModelCase legacy = { NULL, false, true, false };
-    static const ModelCase legacy_iothread_event_idx = { "iothread0", true,
-                                                         true, false };
-    static const ModelCase in_order = { NULL, false, false, true };
-    static const ModelCase in_order_iothread_event_idx = { "iothread0", true,
-                                                           false, true };
-    QOSGraphTestOptions opts = {
-        .before = model_setup,
-    };
+    int i;
 
-    opts.arg = (void *)&plain;
-    qos_add_test("model-rw", "virtio-blk", test_model_rw, &opts);
-    opts.arg = (void *)&plain_event_idx;
-    qos_add_test("model-rw-event-idx", "virtio-blk", test_model_rw, &opts);
+    for (i = 0; i < ARRAY_SIZE(model_cases); i++) {
+        const ModelCase *mc = &model_cases[i];
+        g_autoptr(GString) dev_opts = g_string_new(NULL);
+        QOSGraphTestOptions opts = {
+            .before = model_setup,
+            .arg = (void *)mc,
+        };
 
-    opts.edge.extra_device_opts = "iothread=iothread0";
-    opts.arg = (void *)&iothread;
-    qos_add_test("model-rw-iothread", "virtio-blk-pci", test_model_rw_pci,
-                 &opts);
-    opts.arg = (void *)&iothread_event_idx;
-    qos_add_test("model-rw-iothread-event-idx", "virtio-blk-pci",
-                 test_model_rw_pci, &opts);
-
-    opts.edge.extra_device_opts = "disable-modern=on";
-    opts.arg = (void *)&legacy;
-    qos_add_test("model-rw-legacy", "virtio-blk-pci", test_model_rw_pci,
-                 &opts);
-    opts.edge.extra_device_opts = "disable-modern=on,iothread=iothread0";
-    opts.arg = (void *)&legacy_iothread_event_idx;
-    qos_add_test("model-rw-legacy-iothread-event-idx", "virtio-blk-pci",
-                 test_model_rw_pci, &opts);
-
-    opts.edge.extra_device_opts = "in_order=on";
-    opts.arg = (void *)&in_order;
-    qos_add_test("model-rw-in-order", "virtio-blk-pci", test_model_rw_pci,
-                 &opts);
-    opts.edge.extra_device_opts = "in_order=on,iothread=iothread0";
-    opts.arg = (void *)&in_order_iothread_event_idx;
-    qos_add_test("model-rw-in-order-iothread-event-idx", "virtio-blk-pci",
-                 test_model_rw_pci, &opts);
+        if (mc->legacy) {
+            g_string_append(dev_opts, ",disable-modern=on");
+        }
+        if (mc->in_order) {
+            g_string_append(dev_opts, ",in_order=on");
+        }
+        if (mc->iothread) {
+            g_string_append(dev_opts, ",iothread=iothread0");
+        }
+        if (!dev_opts->len) {
+            qos_add_test(mc->name, "virtio-blk", test_model_rw, &opts);
+            continue;
+        }
+        opts.edge.extra_device_opts = dev_opts->str + 1;
+        qos_add_test(mc->name, "virtio-blk-pci", test_model_rw_pci, &opts);
+    }
 }
 
 libqos_init(register_virtio_blk_model_test);

@@ -48,7 +48,8 @@ typedef struct PackedRing {
 } PackedRing;
 
 typedef struct PackedCase {
-    const char *iothread;       /* of the device, or NULL */
+    const char *name;
+    bool iothread;              /* the device runs in iothread0 */
     bool event_idx;
     bool in_order;              /* the device has in_order=on */
     char *log;                  /* QEMU's trace output, with event_idx */
@@ -75,8 +76,7 @@ static void *packed_setup(GString *cmd_line, void *arg)
                            " -drive if=none,id=drive0,file=%s,format=raw ",
                            disk_path);
     if (pc->iothread) {
-        g_string_append_printf(cmd_line, " -object iothread,id=%s ",
-                               pc->iothread);
+        g_string_append(cmd_line, " -object iothread,id=iothread0 ");
     }
     if (pc->event_idx) {
         /* the interrupts sent, from the main loop or from the iothread */
@@ -440,34 +440,37 @@ static void test_packed_rw(void *obj, void *data, QGuestAllocator *alloc)
     }
 }
 
+static PackedCase packed_cases[] = {
+    { .name = "packed/rw" },
+    { .name = "packed/rw-event-idx", .event_idx = true },
+    { .name = "packed/rw-iothread", .iothread = true },
+    { .name = "packed/rw-iothread-event-idx", .iothread = true,
+      .event_idx = true },
+    { .name = "packed/rw-iothread-in-order", .iothread = true,
+      .in_order = true },
+};
+
 static void register_virtio_blk_packed_test(void)
 {
-    static PackedCase plain = { NULL, false, false };
-    static PackedCase iothread = { "iothread0", false, false };
-    static PackedCase event_idx = { NULL, true, false };
-    static PackedCase iothread_event_idx = { "iothread0", true, false };
-    static PackedCase iothread_in_order = { "iothread0", false, true };
-    QOSGraphTestOptions opts = {
-        .before = packed_setup,
-        .edge.extra_device_opts = "packed=on",
-    };
+    int i;
 
-    opts.arg = &plain;
-    qos_add_test("packed/rw", "virtio-blk-pci", test_packed_rw, &opts);
-    opts.arg = &event_idx;
-    qos_add_test("packed/rw-event-idx", "virtio-blk-pci", test_packed_rw,
-                 &opts);
-    opts.edge.extra_device_opts = "packed=on,iothread=iothread0";
-    opts.arg = &iothread;
-    qos_add_test("packed/rw-iothread", "virtio-blk-pci", test_packed_rw,
-                 &opts);
-    opts.arg = &iothread_event_idx;
-    qos_add_test("packed/rw-iothread-event-idx", "virtio-blk-pci",
-                 test_packed_rw, &opts);
-    opts.edge.extra_device_opts = "packed=on,in_order=on,iothread=iothread0";
-    opts.arg = &iothread_in_order;
-    qos_add_test("packed/rw-iothread-in-order", "virtio-blk-pci",
-                 test_packed_rw, &opts);
+    for (i = 0; i < ARRAY_SIZE(packed_cases); i++) {
+        PackedCase *pc = &packed_cases[i];
+        g_autoptr(GString) dev_opts = g_string_new("packed=on");
+        QOSGraphTestOptions opts = {
+            .before = packed_setup,
+            .arg = pc,
+        };
+
+        if (pc->in_order) {
+            g_string_append(dev_opts, ",in_order=on");
+        }
+        if (pc->iothread) {
+            g_string_append(dev_opts, ",iothread=iothread0");
+        }
+        opts.edge.extra_device_opts = dev_opts->str;
+        qos_add_test(pc->name, "virtio-blk-pci", test_packed_rw, &opts);
+    }
 }
 
 libqos_init(register_virtio_blk_packed_test);
