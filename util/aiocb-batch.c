@@ -46,13 +46,22 @@ static void aiocb_ring_grow(AiocbCompletionRing *ring)
  * the ring before it runs, so a callback that polls the event loop, or
  * queues new completions, finds the ring consistent; the new ones run in
  * the next pass, so a callback that resubmits cannot keep the loop here.
+ *
+ * While completions wait behind the one running, the BH stays scheduled:
+ * a callback that waits in a nested event loop (say, blk_drain() of
+ * another BlockBackend) must see them run there, as it would with a
+ * oneshot BH each, or it would wait for ever.
  */
 static void aiocb_ring_run(void *opaque)
 {
     AiocbCompletionRing *ring = opaque;
     unsigned n = ring->len;
+    bool kept_scheduled = n > 1;
 
     trace_aiocb_ring_run(ring->ctx, n);
+    if (kept_scheduled) {
+        qemu_bh_schedule(ring->bh);
+    }
     while (n-- && ring->len) {
         AiocbCompletion c = ring->slots[ring->head];
 
@@ -62,6 +71,9 @@ static void aiocb_ring_run(void *opaque)
     }
     if (ring->len) {
         qemu_bh_schedule(ring->bh);
+    } else if (kept_scheduled) {
+        /* Nothing left for the pass it was scheduled for */
+        qemu_bh_cancel(ring->bh);
     }
 }
 

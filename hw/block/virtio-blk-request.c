@@ -41,7 +41,10 @@
  * Is [@sector, @sector + @size) a range the disk can take: aligned to its
  * logical block size, within it and within the block layer's limit?
  * Inline: every read and write checks.  The disk's size is looked up once
- * a pass: a resize drains the disk, which no pass spans.
+ * a pass.  A shrink can land inside one (its drain does not wait for
+ * requests not yet submitted): a request admitted past the new end then
+ * fails the block layer's range check, -EIO through the error policy, as
+ * upstream's does when checked just before the shrink and submitted after.
  */
 static inline bool QEMU_ALWAYS_INLINE
 virtio_blk_sect_range_ok(VirtIOBlock *s, MultiReqBuffer *mrb,

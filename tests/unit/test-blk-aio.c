@@ -146,6 +146,42 @@ static void test_resubmission_waits_for_next_pass(void)
     teardown();
 }
 
+/*
+ * A callback that waits in a nested event loop sees the completions
+ * queued behind its own run there, as with a oneshot BH each: a device
+ * model that drains another drive from a completion (blk_drain(), which
+ * would wait for ever otherwise).  Bounded here, to fail, not hang.
+ */
+static void nested_wait_cb(void *opaque, int ret)
+{
+    AioContext *ctx = qemu_get_current_aio_context();
+    int i;
+
+    read_cb(opaque, ret);
+    for (i = 0; i < 10 && run.done[1].calls == 0; i++) {
+        aio_poll(ctx, false);
+    }
+    g_assert_cmpint(run.done[1].calls, ==, 1);
+}
+
+static void test_nested_wait_in_callback(void)
+{
+    BlockBackend *other;
+
+    setup(0);
+    other = open_null(0);
+    blk_aio_preadv(run.blk, 0, &run.qiov, 0, nested_wait_cb, &run.done[0]);
+    blk_aio_preadv(other, 0, &run.qiov, 0, read_cb, &run.done[1]);
+    wait_for(2);
+    g_assert_cmpint(run.done[0].seq, ==, 1);
+    g_assert_cmpint(run.done[1].seq, ==, 2);
+    /* Nothing ran twice, and the BH left scheduled finds nothing to do */
+    aio_poll(qemu_get_aio_context(), false);
+    g_assert_cmpint(run.completed, ==, 2);
+    blk_unref(other);
+    teardown();
+}
+
 /* Errors reach the callback with their value */
 static void test_errors(void)
 {
@@ -422,6 +458,8 @@ int main(int argc, char **argv)
     g_test_add_func("/blk-aio/completion-order", test_completion_order);
     g_test_add_func("/blk-aio/resubmission-waits-for-next-pass",
                     test_resubmission_waits_for_next_pass);
+    g_test_add_func("/blk-aio/nested-wait-in-callback",
+                    test_nested_wait_in_callback);
     g_test_add_func("/blk-aio/errors", test_errors);
     g_test_add_func("/blk-aio/drain-in-flight", test_drain_in_flight);
     g_test_add_func("/blk-aio/cancel-in-flight", test_cancel_in_flight);
