@@ -84,6 +84,7 @@ virtio_blk_req_fill(VirtIOBlockUsedBatch *batch, VirtIOBlockReq *req,
     }
     stb_p(&req->in->status, status);
     virtio_blk_undo_cuts(req);
+    batch->filled_descs += req->elem.ndescs;
     virtqueue_fill(req->vq, &req->elem, req->in_len, batch->filled++);
 }
 
@@ -223,6 +224,7 @@ static void virtio_blk_publish_used(VirtIOBlockUsedBatch *batch)
     trace_virtio_blk_publish_used(virtio_blk_vdev(batch->dev), batch->vq, n);
     virtqueue_flush(batch->vq, n);
     batch->filled = 0;
+    batch->filled_descs = 0;
     if (unlikely(batch->dev->conf.coalesce_delay_us) &&
         virtio_blk_hold_notification(batch, n)) {
         return;
@@ -252,7 +254,8 @@ static void virtio_blk_publish_bh(void *opaque)
 static inline void QEMU_ALWAYS_INLINE
 virtio_blk_publish_soon(VirtIOBlockUsedBatch *batch)
 {
-    if (virtio_queue_get_inuse(batch->vq) == batch->filled) {
+    /* The queue counts a packed ring's chains by their descriptors */
+    if (virtio_queue_get_inuse(batch->vq) == batch->filled_descs) {
         virtio_blk_publish_used(batch);
         return;
     }
