@@ -11,6 +11,11 @@
  * the slot after it (none). With VIRTIO_F_IN_ORDER, each batch, in
  * reverse sector order, must be used in the order it was made available.
  *
+ * On the fork, whose trace events tell when it makes used slots visible,
+ * it also checks that the completion that ends a batch publishes it at
+ * once rather than from a bottom half (stock QEMU, which these tests also
+ * run on, has not the trace events this reads).
+ *
  * Copyright (c) 2026 The QEMU fork authors
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -18,6 +23,7 @@
 
 #include "qemu/osdep.h"
 #include "libqtest-single.h"
+#include "qobject/qdict.h"
 #include "qemu/bswap.h"
 #include "qemu/module.h"
 #include "standard-headers/linux/virtio_blk.h"
@@ -52,7 +58,7 @@ typedef struct PackedCase {
     bool iothread;              /* the device runs in iothread0 */
     bool event_idx;
     bool in_order;              /* the device has in_order=on */
-    char *log;                  /* QEMU's trace output, with event_idx */
+    char *log;                  /* QEMU's trace output */
 } PackedCase;
 
 typedef struct PackedReq {
@@ -78,24 +84,76 @@ static void *packed_setup(GString *cmd_line, void *arg)
     if (pc->iothread) {
         g_string_append(cmd_line, " -object iothread,id=iothread0 ");
     }
-    if (pc->event_idx) {
-        /* the interrupts sent, from the main loop or from the iothread */
-        g_free(pc->log);
-        fd = g_file_open_tmp("qtest-packed-XXXXXX.log", &pc->log, NULL);
-        g_assert_cmpint(fd, >=, 0);
-        close(fd);
-        g_string_append_printf(cmd_line, " -D %s -trace virtio_notify"
-                               " -trace virtio_notify_irqfd ", pc->log);
-    }
+
+    /* interrupts sent, from the main loop or the iothread, and publishing */
+    g_free(pc->log);
+    fd = g_file_open_tmp("qtest-packed-XXXXXX.log", &pc->log, NULL);
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    g_string_append_printf(cmd_line, " -D %s -trace virtio_notify"
+                           " -trace virtio_notify_irqfd"
+                           " -trace virtio_blk_publish_used"
+                           " -trace virtio_blk_publish_later ", pc->log);
     return arg;
 }
 
 /* Interrupts the device has sent so far */
 static int packed_notifies(PackedCase *pc)
 {
-    return vbr_count_events(global_qtest, pc->log, "virtio_notify", NULL) +
-           vbr_count_events(global_qtest, pc->log, "virtio_notify_irqfd",
-                            NULL);
+    g_auto(GStrv) lines = vbr_read_trace(global_qtest, pc->log);
+    int n = 0, i;
+
+    for (i = 0; lines[i]; i++) {
+        n += vbr_trace_event(lines[i], "virtio_notify") ||
+             vbr_trace_event(lines[i], "virtio_notify_irqfd");
+    }
+    return n;
+}
+
+/* Whether this QEMU has trace event @name */
+static bool packed_has_trace_event(const char *name)
+{
+    QDict *rsp = qtest_qmp(global_qtest,
+                           "{ 'execute': 'trace-event-get-state',"
+                           " 'arguments': { 'name': %s } }", name);
+    bool has = qdict_haskey(rsp, "return");
+
+    qobject_unref(rsp);
+    return has;
+}
+
+/*
+ * Once the device has used a whole batch, the completion that ended it
+ * must have made the batch's used slots visible at once, not left them
+ * to a bottom half as it does while other requests are in flight: the
+ * last virtio_blk_publish_used must not follow a virtio_blk_publish_later
+ * that had filled as many. A packed ring counts the requests in flight
+ * by their descriptors, so a device that compares them with a count of
+ * requests instead always defers.
+ */
+static void packed_assert_published_at_once(PackedCase *pc)
+{
+    g_auto(GStrv) lines = vbr_read_trace(global_qtest, pc->log);
+    int64_t deferred = -1, last_deferred = -1, last_count = -1;
+    int i;
+
+    for (i = 0; lines[i]; i++) {
+        const char *fields;
+
+        fields = vbr_trace_event(lines[i], "virtio_blk_publish_later");
+        if (fields) {
+            deferred = vbr_trace_field(fields, "filled");
+            continue;
+        }
+        fields = vbr_trace_event(lines[i], "virtio_blk_publish_used");
+        if (fields) {
+            last_count = vbr_trace_field(fields, "count");
+            last_deferred = deferred;
+            deferred = -1;
+        }
+    }
+    g_assert_cmpint(last_count, >, 0);
+    g_assert_cmpint(last_deferred, !=, last_count);
 }
 
 /*
@@ -296,6 +354,7 @@ static void test_packed_rw(void *obj, void *data, QGuestAllocator *alloc)
     PackedRing r = { .avail_wrap = true, .used_wrap = true };
     uint64_t features = qvirtio_get_features(dev);
     uint8_t buf[DATA_SIZE];
+    bool publish_traced;
     int round, i, j;
 
     g_assert_cmphex(features & (1ull << VIRTIO_F_RING_PACKED), !=, 0);
@@ -325,6 +384,7 @@ static void test_packed_rw(void *obj, void *data, QGuestAllocator *alloc)
     qtest_memset(global_qtest, r.vq->desc, 0, PACKED_RING_SIZE * 16);
     qtest_writel(global_qtest, r.vq->avail, 0);
     qvirtio_set_driver_ok(dev);
+    publish_traced = packed_has_trace_event("virtio_blk_publish_used");
 
     for (i = 0; i < PACKED_BATCH; i++) {
         reqs[i].buf = guest_alloc(alloc, 64 + DATA_SIZE);
@@ -425,6 +485,9 @@ static void test_packed_rw(void *obj, void *data, QGuestAllocator *alloc)
                 g_assert_cmpint(sent, <=, round ? 1 : 2);
             }
         }
+        if (publish_traced) {
+            packed_assert_published_at_once(pc);
+        }
     }
 
     for (i = 0; i < PACKED_BATCH; i++) {
@@ -435,9 +498,7 @@ static void test_packed_rw(void *obj, void *data, QGuestAllocator *alloc)
     unlink(disk_path);
     g_free(disk_path);
     disk_path = NULL;
-    if (pc->log) {
-        unlink(pc->log);
-    }
+    unlink(pc->log);
 }
 
 static PackedCase packed_cases[] = {

@@ -119,32 +119,66 @@ bool vbr_wait_used(QTestState *qts, QVirtQueue *vq, uint32_t *head,
 }
 
 /*
+ * The lines of QEMU's trace log @log, for g_strfreev(). A QMP command
+ * first, so that what the main loop traced before is in the file.
+ */
+char **vbr_read_trace(QTestState *qts, const char *log)
+{
+    g_autofree char *text = NULL;
+
+    qtest_qmp_assert_success(qts, "{ 'execute': 'query-status' }");
+    g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+    return g_strsplit(text, "\n", -1);
+}
+
+/*
+ * If trace log line @line records event @name, its fields ("key value"
+ * pairs), else NULL. The log backend starts a line with the event's name,
+ * or with "pid@time:" and then the name.
+ */
+const char *vbr_trace_event(const char *line, const char *name)
+{
+    const char *colon = strchr(line, ':');
+    size_t len = strlen(name);
+
+    if (!strncmp(line, name, len) && line[len] == ' ') {
+        return line + len + 1;
+    }
+    if (colon && !strncmp(colon + 1, name, len) && colon[len + 1] == ' ') {
+        return colon + len + 2;
+    }
+    return NULL;
+}
+
+/* The value of field @key in @fields, as vbr_trace_event() found them */
+int64_t vbr_trace_field(const char *fields, const char *key)
+{
+    g_autofree char *pattern = g_strdup_printf(" %s ", key);
+    /* the event's name and a space come before the first key */
+    const char *at = strstr(fields - 1, pattern);
+
+    return at ? g_ascii_strtoll(at + strlen(pattern), NULL, 10) : -1;
+}
+
+/*
  * How many lines of QEMU's trace log @log record event @name, adding their
- * "count" fields to *@sum if @sum is not NULL. A QMP command first, so that
- * what the main loop traced before is in the file.
+ * "count" fields to *@sum if @sum is not NULL.
  */
 int vbr_count_events(QTestState *qts, const char *log, const char *name,
                      uint64_t *sum)
 {
-    g_autofree char *text = NULL;
-    g_autofree char *pattern = g_strdup_printf("%s ", name);
-    g_auto(GStrv) lines = NULL;
+    g_auto(GStrv) lines = vbr_read_trace(qts, log);
     int n = 0, i;
 
-    qtest_qmp_assert_success(qts, "{ 'execute': 'query-status' }");
-    g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
-    lines = g_strsplit(text, "\n", -1);
     for (i = 0; lines[i]; i++) {
-        const char *ev = strstr(lines[i], pattern);
-        const char *count;
+        const char *fields = vbr_trace_event(lines[i], name);
 
-        if (!ev || (ev != lines[i] && ev[-1] != ':')) {
+        if (!fields) {
             continue;
         }
         n++;
-        count = strstr(ev, " count ");
-        if (sum && count) {
-            *sum += g_ascii_strtoull(count + 7, NULL, 10);
+        if (sum) {
+            *sum += MAX(vbr_trace_field(fields, "count"), 0);
         }
     }
     return n;

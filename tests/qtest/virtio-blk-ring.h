@@ -3,7 +3,7 @@
  *
  * Raw descriptors (the hostile test writes malformed ones on purpose),
  * several heads made available with one avail->idx update, a wait for
- * the used ring that sleeps between polls, and a count of trace events.
+ * the used ring that sleeps between polls, and reads of QEMU's trace log.
  *
  * Copyright (c) 2026 The QEMU fork authors
  *
@@ -31,6 +31,9 @@ bool vbr_publish(QTestState *qts, QVirtQueue *vq, const uint16_t *heads,
                  int n);
 bool vbr_wait_used(QTestState *qts, QVirtQueue *vq, uint32_t *head,
                    uint32_t *len);
+char **vbr_read_trace(QTestState *qts, const char *log);
+const char *vbr_trace_event(const char *line, const char *name);
+int64_t vbr_trace_field(const char *fields, const char *key);
 int vbr_count_events(QTestState *qts, const char *log, const char *name,
                      uint64_t *sum);
 
