@@ -50,16 +50,20 @@ static void aiocb_ring_grow(AiocbCompletionRing *ring)
  * While completions wait behind the one running, the BH stays scheduled:
  * a callback that waits in a nested event loop (say, blk_drain() of
  * another BlockBackend) must see them run there, as it would with a
- * oneshot BH each, or it would wait for ever.
+ * oneshot BH each, or it would wait for ever.  It is not cancelled once
+ * they are done: scheduling it notified the AioContext, and a cancel
+ * would leave that notice for the next pass, which with adaptive polling
+ * takes it for an event found while polling and grows the context
+ * notifier's poll time, after which every pass busy-polls.  Run empty,
+ * the BH lets the next pass consume the notice instead.
  */
 static void aiocb_ring_run(void *opaque)
 {
     AiocbCompletionRing *ring = opaque;
     unsigned n = ring->len;
-    bool kept_scheduled = n > 1;
 
     trace_aiocb_ring_run(ring->ctx, n);
-    if (kept_scheduled) {
+    if (n > 1) {
         qemu_bh_schedule(ring->bh);
     }
     while (n-- && ring->len) {
@@ -71,9 +75,6 @@ static void aiocb_ring_run(void *opaque)
     }
     if (ring->len) {
         qemu_bh_schedule(ring->bh);
-    } else if (kept_scheduled) {
-        /* Nothing left for the pass it was scheduled for */
-        qemu_bh_cancel(ring->bh);
     }
 }
 
