@@ -8,7 +8,7 @@
 # usage: p2-perf.sh QEMU_BINARY WORKLOAD BACKEND [--poll0]
 #
 # Prints p2.sh's requests_per_s and iothread_cpu_per_req for the run
-# (sampling slows it: compare builds under the same sampling), the
+# (a sampled run: compare builds under the same sampling), the
 # samples' split between the kernel and user space (QEMU, the C library,
 # the vDSO), that CPU time per request split the same way, and the
 # hottest symbols. Environment: P2_N (default 1,500,000; the timed phase
