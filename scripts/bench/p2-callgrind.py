@@ -41,6 +41,13 @@ Prints, one per line, "<set> <name> <count>":
                   interrupts there; the rest of the main loop's count is
                   mostly the qtest protocol of the load generator
   notify_calls    how many times that handler ran
+  locked          of ir, the instructions that lock a cache line: those
+                  with a lock prefix, xchg with a memory operand (locked
+                  without one) and mfence, by their address in the
+                  binary or library objdump finds them in.  Each costs
+                  tens of cycles where most cost one: the count tells
+                  how much of the CPU time that instructions do not
+                  explain goes to atomic operations and barriers
   malloc, calloc, realloc, free, aligned_alloc
                   calls into the C library's allocator from outside the C
                   library (so that realloc calling malloc counts once);
@@ -53,6 +60,7 @@ as work. A run in which none of them executed counts 0: the fork's
 virtio-blk pops with virtqueue_pop_into(), which has no such arrays.
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -65,8 +73,10 @@ MARKS = ('iothread_run', 'main_loop_wait')
 # the handler through which the main loop injects the device's interrupts
 NOTIFY_FUNC = 'virtio_queue_guest_notifier_read'
 COUNTS = ('ir', 'zero_fill_ir', 'block_ir', 'loop_ir', 'notify_ir',
-          'notify_calls', 'malloc', 'calloc', 'realloc', 'free',
+          'notify_calls', 'locked', 'malloc', 'calloc', 'realloc', 'free',
           'aligned_alloc')
+# a lock prefix, xchg with a memory operand, mfence (objdump -d syntax)
+LOCKED_INSN = re.compile(r'lock |xchg\s+[^,]*\(|xchg\s+\S+,\S*\(|mfence')
 # Source files, relative to the source tree, by share (see the docstring)
 BLOCK_FILES = re.compile(r'^(block/|block\.c$|blockjob\.c$|include/block/|'
                          r'util/(aiocb|aiocb-batch|aio-wait|throttle|'
@@ -127,6 +137,22 @@ def zero_fill_sites(binary):
     return stos, calls
 
 
+def locked_sites(obj, cache={}):
+    """Addresses of the locked instructions of the object file obj."""
+    if obj not in cache:
+        sites = set()
+        if obj.startswith('/') and os.path.isfile(obj):
+            dis = subprocess.run(['objdump', '-d', '--no-show-raw-insn', obj],
+                                 capture_output=True, text=True,
+                                 check=True).stdout
+            for line in dis.splitlines():
+                m = re.match(r'\s*([0-9a-f]+):\s+(.*)$', line)
+                if m and LOCKED_INSN.match(m.group(2)):
+                    sites.add(int(m.group(1), 16))
+        cache[obj] = sites
+    return cache[obj]
+
+
 def name(val):
     """A function's name without callgrind's recursion suffix (f'2)."""
     return re.sub(r"'\d+$", '', val)
@@ -149,10 +175,12 @@ def share(path):
 def parse(path, stos, memset_calls):
     """Counts of one thread's callgrind dump."""
     res = {'ir': None, 'zero_fill_ir': 0, 'block_ir': 0, 'loop_ir': 0,
-           'notify_ir': 0, 'notify_calls': 0, 'iothread_run': False,
+           'notify_ir': 0, 'notify_calls': 0, 'locked': 0,
+           'iothread_run': False,
            'main_loop_wait': False, 'malloc': 0, 'calloc': 0, 'realloc': 0,
            'free': 0, 'aligned_alloc': 0}
     ob = fn = cob = cfn = None
+    locked = set()
     fl_share = cur_share = 'device'
     shares = {}
     in_call = False
@@ -172,6 +200,8 @@ def parse(path, stos, memset_calls):
                 f3 = line.split()
                 if cur_share != 'device' and len(f3) > 1:
                     res[cur_share + '_ir'] += int(f3[-1])
+                if len(f3) > 1 and int(f3[0], 16) in locked:
+                    res['locked'] += int(f3[-1])
                 if fn in FUNCS and int(f3[0], 16) in stos:
                     res['zero_fill_ir'] += int(f3[-1])
                 continue
@@ -184,6 +214,7 @@ def parse(path, stos, memset_calls):
                     fl_share = cur_share
             elif key == 'ob':
                 ob = val
+                locked = locked_sites(val)
             elif key == 'fn':
                 cur_share = fl_share
                 fn = name(val)

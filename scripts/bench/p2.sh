@@ -211,6 +211,8 @@ rows += [
      'instr/req'),
     ('main_notify_instr_per_req', lambda c: c['main notify_ir'], 'instr/req'),
     ('main_notifies_per_req', lambda c: c['main notify_calls'], 'calls/req')]
+rows += [(t + '_locked_instr_per_req', lambda c, t=t: c[t + ' locked'],
+          'instr/req') for t in ('iothread', 'all')]
 for t in ('iothread', 'all'):
     rows += [
         (t + '_heap_allocs_per_req',
