@@ -118,7 +118,7 @@ static inline void blk_in_flight_inc(BlockBackend *blk)
 static inline void blk_in_flight_dec(BlockBackend *blk)
 {
     qatomic_dec(&blk->in_flight);
-    aio_wait_kick();
+    aio_wait_kick_after_rmw();
 }
 
 /* The arguments and the result of an emulated AIO request */
