@@ -106,7 +106,7 @@ static void virtio_blk_notify(VirtIOBlockUsedBatch *batch)
 {
     VirtIODevice *vdev = virtio_blk_vdev(batch->dev);
 
-    if (qemu_in_iothread() ? virtio_notify_irqfd(vdev, batch->vq)
+    if (qemu_in_iothread() ? virtio_notify_irqfd_now(vdev, batch->vq)
                            : virtio_notify(vdev, batch->vq)) {
         batch->stats.notifications++;
     } else {
@@ -248,14 +248,17 @@ static void virtio_blk_publish_bh(void *opaque)
  * Make what @batch filled visible: now if no other request of its queue
  * is in flight (at queue depth 1, say), else once the event loop has run
  * what is ready in this pass, so that the requests completing in it share
- * one used index update and one notification. Reset, stop, unplug and
- * migration drain the BlockBackend first, which waits for the latter.
+ * one used index update and one notification. Requests that complete
+ * while virtio_blk_handle_vq() pops (GET_ID, errors) wait for that too:
+ * the guest is notified once for them, not once each. Reset, stop, unplug
+ * and migration drain the BlockBackend first, which waits for the latter.
  */
 static inline void QEMU_ALWAYS_INLINE
 virtio_blk_publish_soon(VirtIOBlockUsedBatch *batch)
 {
     /* The queue counts a packed ring's chains by their descriptors */
-    if (virtio_queue_get_inuse(batch->vq) == batch->filled_descs) {
+    if (likely(!batch->popping) &&
+        virtio_queue_get_inuse(batch->vq) == batch->filled_descs) {
         virtio_blk_publish_used(batch);
         return;
     }

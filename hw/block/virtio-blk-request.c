@@ -470,12 +470,14 @@ void virtio_blk_handle_vq(VirtIOBlock *s, VirtQueue *vq)
     bool suppress_notifications = virtio_queue_get_notification(vq);
     unsigned int index = virtio_get_queue_index(vq);
     VirtIOBlockReqPool *pool = &s->req_pools[index];
+    VirtIOBlockUsedBatch *batch = &s->used_batches[index];
     VirtIOBlockReq *req;
     MultiReqBuffer mrb QEMU_UNINITIALIZED;
     unsigned int nreqs = 0;
 
     virtio_blk_init_mrb(s, &mrb, index);
     defer_call_begin();
+    batch->popping = true;
     do {
         if (suppress_notifications) {
             virtio_queue_set_notification(vq, 0);
@@ -501,6 +503,7 @@ void virtio_blk_handle_vq(VirtIOBlock *s, VirtQueue *vq)
                                         virtio_blk_pool_in_use(s, index));
     }
     virtio_blk_submit_pending(s, &mrb);
+    batch->popping = false;
     defer_call_end();
 }
 

@@ -266,7 +266,9 @@ static void test_stats_counts(void *obj, void *data, QGuestAllocator *alloc)
 /*
  * Reads far apart on null-co, which completes those of a pass in one
  * later pass: one notification for each batch, or one suppressed when
- * the driver asks for no interrupts (VRING_AVAIL_F_NO_INTERRUPT).
+ * the driver asks for no interrupts (VRING_AVAIL_F_NO_INTERRUPT). Then
+ * requests that complete while the device pops them (GET_ID, UNSUPP,
+ * IOERR), with nothing in flight: one notification for all of them too.
  */
 static void test_stats_notifications(void *obj, void *data,
                                      QGuestAllocator *alloc)
@@ -301,6 +303,21 @@ static void test_stats_notifications(void *obj, void *data,
     check_stat1(stats, "notifications", 1);
     check_stat1(stats, "notifications-suppressed", 1);
     check_stat1(stats, "requests", 32);
+    qobject_unref(stats);
+
+    qtest_writew(global_qtest, vq->avail, 0);
+    for (i = 0; i < 4; i++) {
+        add(dev, alloc, vq, disk, b, VIRTIO_BLK_T_GET_ID, 0,
+            VIRTIO_BLK_ID_BYTES, VIRTIO_BLK_S_OK);
+    }
+    add(dev, alloc, vq, disk, b, 0x7fff, 0, 0, VIRTIO_BLK_S_UNSUPP);
+    add(dev, alloc, vq, disk, b, VIRTIO_BLK_T_IN, 0, 100, VIRTIO_BLK_S_IOERR);
+    run_batch(alloc, vq, b);
+    stats = query_stats(NULL, NULL);
+    check_stat1(stats, "notifications", 2);
+    check_stat1(stats, "notifications-suppressed", 1);
+    check_stat1(stats, "requests", 38);
+    check_stat1(stats, "batches", 3);
     qobject_unref(stats);
     qvirtqueue_cleanup(dev->bus, vq, alloc);
 }
@@ -582,6 +599,9 @@ static void register_virtio_blk_stats_test(void)
                  test_stats_vq_mapping, &opts);
     opts.arg = (void *)"null";
     qos_add_test("stats/notifications", "virtio-blk-pci",
+                 test_stats_notifications, &opts);
+    opts.edge.extra_device_opts = "iothread=iothread0";
+    qos_add_test("stats/notifications-iothread", "virtio-blk-pci",
                  test_stats_notifications, &opts);
 
     opts.edge.extra_device_opts = "coalesce-delay-us="
